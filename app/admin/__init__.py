@@ -1,0 +1,6 @@
+"""The office's pages: dashboard, users, audit trail."""
+from flask import Blueprint
+
+bp = Blueprint("admin", __name__)
+
+from app.admin import routes  # noqa: E402,F401

@@ -1,0 +1,6 @@
+"""The JSON API used by the exam page, the load kit and automation."""
+from flask import Blueprint
+
+bp = Blueprint("api", __name__)
+
+from app.api import routes  # noqa: E402,F401

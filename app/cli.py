@@ -1,0 +1,12 @@
+"""The one place that registers the command groups of ``flask``."""
+from __future__ import annotations
+
+from flask import Flask
+
+
+def register_cli(app: Flask) -> None:
+    """Attach each domain's command group (``flask db`` comes from Flask-Migrate)."""
+    from app.commands import demo, jobs, users
+
+    for group in (users.group, jobs.group, demo.command):
+        app.cli.add_command(group)

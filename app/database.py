@@ -1,0 +1,78 @@
+"""Database engine setup for SQLite (default) and PostgreSQL (production)."""
+from __future__ import annotations
+
+import os
+
+from flask import Flask
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from app.extensions import db, migrate
+
+SQLITE_BUSY_TIMEOUT_MS = 15000
+
+
+def init_app(app: Flask) -> None:
+    """Choose the database URL and engine options, then bind SQLAlchemy and Alembic."""
+    uri = app.config.get("SQLALCHEMY_DATABASE_URI") or ""
+    if not uri:
+        # The Flask tutorial's habit: the instance folder holds the default SQLite file.
+        os.makedirs(app.instance_path, exist_ok=True)
+        uri = "sqlite:///" + os.path.join(app.instance_path, "yingcai.sqlite3")
+        app.config["SQLALCHEMY_DATABASE_URI"] = uri
+    if uri.startswith("postgresql://"):
+        uri = "postgresql+psycopg://" + uri[len("postgresql://"):]
+        app.config["SQLALCHEMY_DATABASE_URI"] = uri
+    options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+    if uri.startswith("sqlite"):
+        options.setdefault("connect_args", {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+    elif uri.startswith("postgresql"):
+        statement_ms = int(app.config.get("DB_STATEMENT_TIMEOUT_MS", 10000))
+        options.setdefault("pool_pre_ping", True)
+        options.setdefault("pool_size", int(app.config.get("DB_POOL_SIZE", 5)))
+        options.setdefault("max_overflow", int(app.config.get("DB_MAX_OVERFLOW", 5)))
+        options.setdefault("pool_timeout", float(app.config.get("DB_POOL_TIMEOUT", 5)))
+        options.setdefault("pool_recycle", 1800)
+        options.setdefault(
+            "connect_args",
+            {"connect_timeout": 5, "options": f"-c statement_timeout={statement_ms}"
+             " -c idle_in_transaction_session_timeout=60000 -c timezone=UTC"},
+        )
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
+    db.init_app(app)
+    migrate.init_app(app, db, directory=os.path.join(os.path.dirname(app.root_path), "migrations"),
+                     render_as_batch=True, compare_type=True)
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_pragmas(dbapi_connection, connection_record) -> None:
+    """WAL, foreign keys and a busy timeout on every SQLite connection.
+
+    The driver's own transaction handling is switched off (isolation_level None) and SQLAlchemy
+    emits BEGIN itself (below): the documented recipe that makes SAVEPOINTs work on pysqlite.
+    """
+    module = type(dbapi_connection).__module__
+    if not module.startswith("sqlite3"):
+        return
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.close()
+
+
+@event.listens_for(Engine, "begin")
+def _sqlite_begin(conn) -> None:
+    """Emit BEGIN ourselves on SQLite (see ``_sqlite_pragmas``).
+
+    ``BEGIN IMMEDIATE`` takes the write lock at the start, so a transaction that writes never
+    fails half-way with "database is locked" when another writer got there first: it waits
+    (busy timeout) instead. Callers that only read may ask for a deferred BEGIN through the
+    connection's ``sqlite_deferred`` execution option.
+    """
+    if conn.dialect.name != "sqlite":
+        return
+    deferred = conn.get_execution_options().get("sqlite_deferred", False)
+    conn.exec_driver_sql("BEGIN" if deferred else "BEGIN IMMEDIATE")
