@@ -44,6 +44,7 @@ def _register_blueprints(app: Flask) -> None:
     from app.admin import bp as admin_bp
     from app.api import bp as api_bp
     from app.auth import bp as auth_bp
+    from app.bank import bp as bank_bp
     from app.jobs import bp as jobs_bp
     from app.main import bp as main_bp
 
@@ -52,3 +53,4 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(admin_bp, url_prefix="/admin")
     app.register_blueprint(api_bp, url_prefix="/api")
     app.register_blueprint(jobs_bp, url_prefix="/jobs")
+    app.register_blueprint(bank_bp, url_prefix="/bank")

@@ -5,7 +5,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from flask import Flask, current_app, request, session
-from flask_babel import format_datetime, get_locale
+from flask_babel import format_datetime, get_locale, lazy_gettext
 from flask_login import current_user
 
 from app.extensions import babel
@@ -44,6 +44,27 @@ def is_zh() -> bool:
     return str(get_locale()).startswith("zh")
 
 
+TYPE_LABELS = {
+    "single": lazy_gettext("单选题"), "multiple": lazy_gettext("多选题"), "true_false": lazy_gettext("判断题"),
+    "fill_blank": lazy_gettext("填空题"), "ordering": lazy_gettext("排序题"), "matching": lazy_gettext("匹配题"),
+    "short_answer": lazy_gettext("简答题"), "group": lazy_gettext("材料题"),
+}
+STATUS_LABELS = {
+    "draft": lazy_gettext("草稿"), "submitted": lazy_gettext("待审核"), "approved": lazy_gettext("已通过"),
+    "retired": lazy_gettext("已停用"),
+}
+
+
+def type_label(qtype: str) -> str:
+    """A question type's name in the reader's language."""
+    return str(TYPE_LABELS.get(qtype, qtype))
+
+
+def status_label(status: str) -> str:
+    """A question status in the reader's language."""
+    return str(STATUS_LABELS.get(status, status))
+
+
 def init_app(app: Flask) -> None:
     """Bind Flask-Babel and the template helpers."""
     import os
@@ -52,4 +73,6 @@ def init_app(app: Flask) -> None:
     babel.init_app(app, locale_selector=select_locale)
     app.jinja_env.filters["localtime"] = local_time
     app.jinja_env.globals["is_zh"] = is_zh
+    app.jinja_env.globals["type_label"] = type_label
+    app.jinja_env.globals["status_label"] = status_label
     app.jinja_env.globals["current_locale"] = lambda: str(get_locale())

@@ -1,11 +1,15 @@
 """All models, imported here so Alembic's autogenerate and the app see the whole metadata."""
 from app.models.audit import AuditEntry
+from app.models.bank import (
+    QUESTION_STATES, Question, QuestionReview, QuestionTag, QuestionVersion, StoredImage,
+)
 from app.models.base import Base
 from app.models.job import Job
 from app.models.league import League, School, Subject
 from app.models.user import ROLES, STAFF_ROLES, StudentProfile, User, teacher_subjects
 
 __all__ = [
-    "AuditEntry", "Base", "Job", "League", "ROLES", "STAFF_ROLES", "School", "StudentProfile",
+    "AuditEntry", "Base", "QUESTION_STATES", "Question", "QuestionReview", "QuestionTag", "QuestionVersion",
+    "StoredImage", "Job", "League", "ROLES", "STAFF_ROLES", "School", "StudentProfile",
     "Subject", "User", "teacher_subjects",
 ]
