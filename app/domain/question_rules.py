@@ -13,7 +13,7 @@ import html
 import math
 import re
 import unicodedata
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,7 +65,13 @@ _IMAGE_PATH = re.compile(r"images/[^\s\\?#:\x00-\x1f\x7f]+")  # as app/domain/ri
 # "HTML with script": script-capable elements, on…= event attributes inside a tag, script URLs
 # (looked for after decoding entities and removing whitespace, as browsers do in URLs).
 _UNSAFE_TAG = re.compile(r"<\s*/?\s*(?:script|iframe|frame|object|embed|applet)\b", re.I)
-_EVENT_ATTR = re.compile(r"<[a-z][a-z0-9-]*\b[^<>]*[\s/\"']on[a-z]+\s*=[^<>]*>", re.I)
+# A tag, then attributes as HTML writes them (name, name=value, name="value"), then on…=. "/" is
+# never part of a name or unquoted value, so the pattern cannot backtrack exponentially.
+_EVENT_ATTR = re.compile(
+    r"""<[a-z][a-z0-9-]*"""
+    r"""(?:[\s/]+[^\s/<>="']+(?:\s*=\s*(?:"[^"]*"|'[^']*'|[^\s"'<>/]*))?)*?"""
+    r"""[\s/]+on[a-z]+\s*=""",
+    re.I)
 _SCRIPT_URL = re.compile(r"(?:java|vb)script:|data:text/html", re.I)
 CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
@@ -202,7 +208,8 @@ class Checker:
         for i, entry in enumerate(entries, 1):
             fld = f"{name}[{i}]"
             if not isinstance(entry, dict):
-                self.add(fld, "choice.not_mapping", "应形如 {id: a, text: …}", "must look like {id: a, text: …}")
+                self.add(fld, "choice.not_mapping", "应形如 {id: a, text: …}",
+                         "must look like {id: a, text: …}")
                 usable = False
                 continue
             self.unknown_fields(entry, ("id", "text"), fld)
@@ -237,7 +244,8 @@ class Checker:
             if ident not in ids:
                 self.missing_option(ident, fld)
             if given.count(ident) > 1:
-                self.add(fld, "answer.repeated", f"答案中“{ident}”出现了多次", f'"{ident}" is listed more than once')
+                self.add(fld, "answer.repeated", f"答案中“{ident}”出现了多次",
+                         f'"{ident}" is listed more than once')
         return given
 
     def missing_option(self, ident: str, fld: str = "answer") -> None:

@@ -46,7 +46,8 @@ def _true_false(c: Checker) -> None:
     if answer is None:
         c.missing("answer")
     elif not isinstance(answer, bool):
-        c.add("answer", "true_false.not_bool", f"判断题答案必须是 true 或 false（不加引号），不能是“{answer}”",
+        c.add("answer", "true_false.not_bool",
+              f"判断题答案必须是 true 或 false（不加引号），不能是“{answer}”",
               f'a true/false answer must be true or false (no quotes), not "{answer}"')
 
 
@@ -60,7 +61,8 @@ def _numeric(c: Checker, numeric: Any, fld: str) -> None:
     if value is None:
         c.missing(f"{fld}.value")
     elif not is_number(value):
-        c.add(f"{fld}.value", "blank.not_number", f"数值答案必须是数字（例如 9.8 或 6.02e23），“{value}”不是数字",
+        c.add(f"{fld}.value", "blank.not_number",
+              f"数值答案必须是数字（例如 9.8 或 6.02e23），“{value}”不是数字",
               f'the numeric answer must be a number (e.g. 9.8 or 6.02e23); "{value}" is not')
     for name in ("tolerance", "rel_tolerance"):
         if name in numeric and not (is_number(numeric[name]) and numeric[name] >= 0):
@@ -102,7 +104,8 @@ def _fill_blank(c: Checker) -> None:
     stem = c.q.get("stem")
     markers = [int(m) for m in BLANK_MARKER.findall(stem)] if isinstance(stem, str) else None
     if markers == []:
-        c.add("stem", "blanks.no_marker", "填空题题干中没有空位标记 {{1}}", "the stem has no blank marker {{1}}")
+        c.add("stem", "blanks.no_marker", "填空题题干中没有空位标记 {{1}}",
+              "the stem has no blank marker {{1}}")
     elif markers and markers != list(range(1, len(markers) + 1)):
         found = "、".join(f"{{{{{m}}}}}" for m in markers)
         c.add("stem", "blanks.marker_order", f"空位标记应依次为 {{{{1}}}}、{{{{2}}}}……各一次，现为 {found}",
@@ -112,7 +115,8 @@ def _fill_blank(c: Checker) -> None:
         c.missing("blanks")
         return
     if not isinstance(blanks, list) or not blanks:
-        c.add("blanks", "blanks.not_list", "应为非空列表，每个空一项", "must be a non-empty list, one entry per blank")
+        c.add("blanks", "blanks.not_list", "应为非空列表，每个空一项",
+              "must be a non-empty list, one entry per blank")
         return
     if markers and len(markers) != len(blanks):
         c.add("blanks", "blanks.count", f"题干有 {len(markers)} 个空位标记，blanks 却有 {len(blanks)} 项",
@@ -131,7 +135,8 @@ def _ordering(c: Checker) -> None:
     given = c.answer_ids(answer, ids) if ids is not None else None
     left_out = [i for i in ids or [] if i not in (given or [])]
     if given is not None and left_out:
-        c.add("answer", "ordering.not_permutation", f"答案必须按正确顺序把每一项各列一次，缺少：{'、'.join(left_out)}",
+        c.add("answer", "ordering.not_permutation",
+              f"答案必须按正确顺序把每一项各列一次，缺少：{'、'.join(left_out)}",
               f"the answer must list every item once in the correct order; missing: {', '.join(left_out)}")
 
 
@@ -224,7 +229,8 @@ TYPE_CANON: dict[str, Callable[[dict], dict]] = {
     "multiple": _multiple_canon,
     "true_false": lambda q: {"answer": q["answer"]},
     "fill_blank": lambda q: {"blanks": [_blank_canon(b) for b in q["blanks"]]},
-    "ordering": lambda q: {"items": _choices(q["items"]), "answer": [a.strip() for a in _as_list(q["answer"])]},
+    "ordering": lambda q: {"items": _choices(q["items"]),
+                           "answer": [a.strip() for a in _as_list(q["answer"])]},
     "matching": _matching_canon,
     "short_answer": lambda q: {"reference_answer": clean(q["reference_answer"]),
                                "rubric": clean(q.get("rubric") or "")},

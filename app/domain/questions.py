@@ -16,9 +16,27 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.domain.question_rules import (
-    COMMON_FIELDS, CONTROL_CHARS, KEY, LIMITS, MAX_KNOWLEDGE_POINTS, MAX_PARTS, MAX_POINTS,
-    META_FIELDS, QUESTION_TYPES, SUBJECTS, TYPE_FIELDS, Checker, Issue, clean, image_targets, is_image_path,
-    is_number, join, strings, unsafe_html, whole,
+    COMMON_FIELDS,
+    CONTROL_CHARS,
+    KEY,
+    LIMITS,
+    MAX_KNOWLEDGE_POINTS,
+    MAX_PARTS,
+    MAX_POINTS,
+    META_FIELDS,
+    QUESTION_TYPES,
+    SUBJECTS,
+    TYPE_FIELDS,
+    Checker,
+    Issue,
+    clean,
+    image_targets,
+    is_image_path,
+    is_number,
+    join,
+    strings,
+    unsafe_html,
+    whole,
 )
 from app.domain.question_types import TYPE_CANON, TYPE_CHECKS
 
@@ -83,7 +101,8 @@ def _validate(q: Any, where: str, issues: list[Issue], top: bool) -> None:
         c.missing("key")
     elif not _key_label(q):
         c.add("key", "key.bad_format",
-              f"题目编号“{key}”不合规：只能用字母、数字和 - _ .，以字母或数字开头，最长 64 个字符（如 phy-kin-001）",
+              f"题目编号“{key}”不合规：只能用字母、数字和 - _ .，以字母或数字开头，"
+              "最长 64 个字符（如 phy-kin-001）",
               f'question key "{key}" is not valid: letters, digits, - _ . only, starting with a letter '
               "or digit, at most 64 characters (e.g. phy-kin-001)")
     known = isinstance(qtype, str) and qtype in QUESTION_TYPES
@@ -93,7 +112,8 @@ def _validate(q: Any, where: str, issues: list[Issue], top: bool) -> None:
         c.add("type", "question.unknown_type", f"未知题型“{qtype}”，可用：{'、'.join(QUESTION_TYPES)}",
               f'unknown question type "{qtype}"; use one of: {", ".join(QUESTION_TYPES)}')
     elif qtype == "group" and not top:
-        c.add("type", "group.nested", "材料题的小题不能再是材料题", "a part of a material group cannot be a group")
+        c.add("type", "group.nested", "材料题的小题不能再是材料题",
+              "a part of a material group cannot be a group")
     else:
         c.unknown_fields(q, COMMON_FIELDS + (META_FIELDS if top else ()) + TYPE_FIELDS[qtype])
     c.text(q.get("stem"), "stem", LIMITS["long"])
@@ -121,11 +141,13 @@ def _common(c: Checker, q: dict, top: bool) -> None:
     difficulty = q.get("difficulty")
     if difficulty is not None and not (is_number(difficulty) and float(difficulty).is_integer()
                                        and 1 <= difficulty <= 5):
-        c.add("difficulty", "difficulty.invalid", "难度必须是 1 到 5 的整数", "difficulty must be a whole number 1 to 5")
+        c.add("difficulty", "difficulty.invalid", "难度必须是 1 到 5 的整数",
+              "difficulty must be a whole number 1 to 5")
     kps = q.get("knowledge_points")
     kps = [kps] if isinstance(kps, str) else kps
     if kps is not None and (not isinstance(kps, list) or len(kps) > MAX_KNOWLEDGE_POINTS):
-        c.add("knowledge_points", "knowledge_points.invalid", f"应为知识点列表（最多 {MAX_KNOWLEDGE_POINTS} 个）",
+        c.add("knowledge_points", "knowledge_points.invalid",
+              f"应为知识点列表（最多 {MAX_KNOWLEDGE_POINTS} 个）",
               f"must be a list of knowledge points (at most {MAX_KNOWLEDGE_POINTS})")
     for i, kp in enumerate(kps if isinstance(kps, list) else [], 1):
         if not isinstance(kp, str) or not all(seg.strip() for seg in kp.split("/")) or len(kp) > LIMITS["kp"]:
@@ -174,11 +196,13 @@ def _text_safety(c: Checker, path: str, text: str) -> None:
     """Every text field: no HTML with script, no control characters, images only from images/."""
     if unsafe_html(text):
         c.add(path, "text.unsafe_html",
-              "含有可执行脚本的 HTML（<script>、on…= 事件属性、javascript: 链接、<iframe>/<object>/<embed>），不允许",
+              "含有可执行脚本的 HTML（<script>、on…= 事件属性、javascript: 链接、"
+              "<iframe>/<object>/<embed>），不允许",
               "HTML with script (<script>, on…= event attributes, javascript: links, "
               "<iframe>/<object>/<embed>) is not allowed")
     if CONTROL_CHARS.search(text):
-        c.add(path, "text.control_char", "含有不可见的控制字符，请删除", "contains invisible control characters; remove them")
+        c.add(path, "text.control_char", "含有不可见的控制字符，请删除",
+              "contains invisible control characters; remove them")
     for target in image_targets(text):
         if not is_image_path(target):
             c.add(path, "image.bad_path",
