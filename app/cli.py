@@ -6,7 +6,7 @@ from flask import Flask
 
 def register_cli(app: Flask) -> None:
     """Attach each domain's command group (``flask db`` comes from Flask-Migrate)."""
-    from app.commands import bank, demo, jobs, users
+    from app.commands import bank, demo, exams, jobs, users
 
-    for group in (users.group, bank.group, jobs.group, demo.command):
+    for group in (users.group, bank.group, exams.exams_group, exams.attempts_group, jobs.group, demo.command):
         app.cli.add_command(group)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 
-from flask import Flask
+from flask import Flask, has_request_context, request
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
@@ -65,14 +65,17 @@ def _sqlite_pragmas(dbapi_connection, connection_record) -> None:
 
 @event.listens_for(Engine, "begin")
 def _sqlite_begin(conn) -> None:
-    """Emit BEGIN ourselves on SQLite (see ``_sqlite_pragmas``).
+    """Emit BEGIN ourselves on SQLite (see ``_sqlite_pragmas``), choosing the lock by intent.
 
-    ``BEGIN IMMEDIATE`` takes the write lock at the start, so a transaction that writes never
-    fails half-way with "database is locked" when another writer got there first: it waits
-    (busy timeout) instead. Callers that only read may ask for a deferred BEGIN through the
-    connection's ``sqlite_deferred`` execution option.
+    A request that may write (POST and friends) and any work outside a request (CLI, job worker)
+    starts with ``BEGIN IMMEDIATE``: it takes the write lock at once and waits for it (busy timeout),
+    so it never fails half-way with "database is locked" when another writer got there first.
+    Reading requests (GET, HEAD) start a deferred transaction, so readers never hold the write lock
+    and never make writers wait (WAL lets them read a snapshot).
     """
     if conn.dialect.name != "sqlite":
         return
-    deferred = conn.get_execution_options().get("sqlite_deferred", False)
+    deferred = conn.get_execution_options().get("sqlite_deferred")
+    if deferred is None:
+        deferred = has_request_context() and request.method in ("GET", "HEAD", "OPTIONS")
     conn.exec_driver_sql("BEGIN" if deferred else "BEGIN IMMEDIATE")

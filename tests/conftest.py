@@ -132,6 +132,8 @@ def committing_db(app):
         db.session.remove()
         tables = [t for t in reversed(db.metadata.sorted_tables) if t.name not in KEEP_TABLES]
         with db.engine.begin() as conn:
+            # questions ↔ question_versions reference each other: unhook them before deleting.
+            conn.execute(text("UPDATE questions SET current_version_id = NULL, approved_version_id = NULL"))
             if conn.dialect.name == "postgresql":
                 conn.execute(text("TRUNCATE " + ", ".join(f'"{t.name}"' for t in tables) + " RESTART IDENTITY CASCADE"))
             else:

@@ -79,6 +79,83 @@ def ensure_accounts(session, schools: dict[str, list[School]], hash_params) -> l
     return printed
 
 
+ROUND_NAME = "2026 英才计划选拔在线测试（演示）"
+SECTION_PLAN = [  # (section name, type, count wanted, policy)
+    ("一、单项选择题", "single", 8, None),
+    ("二、多项选择题", "multiple", 4, "gaokao_partial"),
+    ("三、判断题", "true_false", 3, None),
+    ("四、填空题", "fill_blank", 3, None),
+    ("五、排序与匹配", "ordering", 1, None),
+    ("五、排序与匹配", "matching", 1, None),
+    ("六、材料与简答", "group", 1, None),
+    ("六、材料与简答", "short_answer", 1, None),
+]
+
+
+def ensure_banks(session) -> int:
+    """Import the shipped sample banks (question_bank/), approved; unchanged questions are left alone."""
+    from pathlib import Path
+
+    from app.commands.bank import collect
+    from app.services import bank_import
+
+    root = Path(current_app.root_path).parent / "question_bank"
+    created = 0
+    for files in collect((str(root),)):
+        parsed, name = bank_import.parse_files(files, subject=None)
+        if parsed.issues:
+            raise click.ClickException("; ".join(i.message("en") for i in parsed.issues[:5]))
+        report = bank_import.import_bank(session, parsed, actor=cli_actor(), author_id=None, now=utcnow(),
+                                         approve=True, format_name=name)
+        created += len(report.created)
+    return created
+
+
+def demo_exam_spec(session, subject: str, *, kind: str, now) -> dict:
+    """A blueprint exam over whatever the subject's approved bank holds, open from now for a week."""
+    from datetime import timedelta
+
+    from app.models import Subject
+    from app.services import exam_authoring
+
+    sections: dict[str, dict] = {}
+    for name, qtype, wanted, policy in SECTION_PLAN:
+        available = exam_authoring.blueprint_availability(session, subject, [{"type": qtype, "count": 0}])[0]
+        count = min(wanted, available)
+        if count == 0:
+            continue
+        section = sections.setdefault(name, {"name": name, "blueprint": []})
+        if policy:
+            section["policy"] = policy
+        section["blueprint"].append({"type": qtype, "difficulty": [1, 5], "count": count})
+    title = f"2026 年{session.get(Subject, subject).name_zh}学科潜质测试" + ("（练习）" if kind == "practice" else "")
+    return {"round": ROUND_NAME if kind == "selection" else None, "subject": subject, "title": title, "kind": kind,
+            "opens_at": (now - timedelta(minutes=5)).isoformat(), "closes_at": (now + timedelta(days=7)).isoformat(),
+            "instructions": "本测试答案在作答时自动保存；刷新页面、断网或更换电脑都不会丢失已保存的答案和剩余时间。",
+            "tie_breaks": ["fewer_wrong"], "sections": list(sections.values()), "publish": True}
+
+
+def ensure_exams(session) -> list[str]:
+    """One selection exam per subject and a physics practice exam, open now (created once)."""
+    from sqlalchemy import select as _select
+
+    from app.models import Exam
+    from app.services import exam_authoring
+
+    now = utcnow()
+    lines = []
+    plans = [(s, "selection") for s in ("math", "physics", "chemistry", "biology", "cs")] + [("physics", "practice")]
+    for subject, kind in plans:
+        spec = demo_exam_spec(session, subject, kind=kind, now=now)
+        if not spec["sections"]:
+            continue
+        exam = session.scalar(_select(Exam).where(Exam.title == spec["title"]))
+        if exam is None:
+            exam = exam_authoring.create_exam(session, spec, actor=cli_actor(), creator_id=None, now=now)
+        lines.append(f"  {exam.id:3d} {exam.kind:9s} {exam.title}")
+    return lines
+
+
 @click.command("demo", help="载入演示数据（可重复执行）/ Load the demonstration data (idempotent).")
 @with_appcontext
 def command() -> None:
@@ -93,6 +170,14 @@ def command() -> None:
     schools = ensure_schools(db.session)
     printed = ensure_accounts(db.session, schools, hash_params)
     db.session.commit()
+    created = ensure_banks(db.session)
+    db.session.commit()
+    exams = ensure_exams(db.session)
+    db.session.commit()
+    click.echo(f"题库 / banks: {created} new questions imported (approved)")
+    click.echo("考试（已开放）/ exams open now:")
+    for line in exams:
+        click.echo(line)
     click.echo("演示账号 / Demo accounts (password for all: %s)" % DEMO_PASSWORD)
     for role, login, name in printed:
         click.echo(f"  {role:13s} {login:18s} {name}")

@@ -1,14 +1,20 @@
 """All models, imported here so Alembic's autogenerate and the app see the whole metadata."""
+from app.models.attempt import (
+    ATTEMPT_STATES, Attempt, AttemptEvent, ExamConsent, Response, SaveReceipt, WriterToken,
+)
 from app.models.audit import AuditEntry
 from app.models.bank import (
     QUESTION_STATES, Question, QuestionReview, QuestionTag, QuestionVersion, StoredImage,
 )
 from app.models.base import Base
+from app.models.exam import EXAM_KINDS, Exam, ExamQuestion, ExamSection, SelectionRound, TimeGrant
 from app.models.job import Job
 from app.models.league import League, School, Subject
 from app.models.user import ROLES, STAFF_ROLES, StudentProfile, User, teacher_subjects
 
 __all__ = [
+    "ATTEMPT_STATES", "Attempt", "AttemptEvent", "EXAM_KINDS", "Exam", "ExamConsent", "ExamQuestion",
+    "ExamSection", "Response", "SaveReceipt", "SelectionRound", "TimeGrant", "WriterToken",
     "AuditEntry", "Base", "QUESTION_STATES", "Question", "QuestionReview", "QuestionTag", "QuestionVersion",
     "StoredImage", "Job", "League", "ROLES", "STAFF_ROLES", "School", "StudentProfile",
     "Subject", "User", "teacher_subjects",
