@@ -19,3 +19,8 @@ __all__ = [
     "StoredImage", "Job", "League", "ROLES", "STAFF_ROLES", "School", "StudentProfile",
     "Subject", "User", "teacher_subjects",
 ]
+from app.models.credentials import CredentialBatch, SlipFile  # noqa: E402
+from app.models.room import ATTENDANCE_STATES, Attendance, IncidentNote, Room, SeatAssignment, room_proctors  # noqa: E402
+
+__all__ += ["ATTENDANCE_STATES", "Attendance", "CredentialBatch", "IncidentNote", "Room", "SeatAssignment",
+            "SlipFile", "room_proctors"]
