@@ -6,7 +6,8 @@ from flask import Flask
 
 def register_cli(app: Flask) -> None:
     """Attach each domain's command group (``flask db`` comes from Flask-Migrate)."""
-    from app.commands import bank, demo, exams, jobs, users
+    from app.commands import bank, demo, exams, jobs, students, users
 
-    for group in (users.group, bank.group, exams.exams_group, exams.attempts_group, jobs.group, demo.command):
+    for group in (users.group, bank.group, exams.exams_group, exams.attempts_group, jobs.group, demo.command,
+                  students.group):
         app.cli.add_command(group)
