@@ -45,6 +45,7 @@ def _register_blueprints(app: Flask) -> None:
     from app.api import bp as api_bp
     from app.auth import bp as auth_bp
     from app.bank import bp as bank_bp
+    from app.exam import bp as exam_bp
     from app.jobs import bp as jobs_bp
     from app.main import bp as main_bp
 
@@ -54,3 +55,4 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(api_bp, url_prefix="/api")
     app.register_blueprint(jobs_bp, url_prefix="/jobs")
     app.register_blueprint(bank_bp, url_prefix="/bank")
+    app.register_blueprint(exam_bp, url_prefix="/exam")

@@ -55,6 +55,17 @@ STATUS_LABELS = {
 }
 
 
+EXAM_STATE_LABELS = {
+    "upcoming": lazy_gettext("未开始"), "open": lazy_gettext("可以开始"), "in_progress": lazy_gettext("作答中"),
+    "submitted": lazy_gettext("已交卷"), "closed": lazy_gettext("已结束"), "results": lazy_gettext("成绩已公布"),
+}
+
+
+def exam_state_label(state: str) -> str:
+    """A student's exam state in the reader's language."""
+    return str(EXAM_STATE_LABELS.get(state, state))
+
+
 def type_label(qtype: str) -> str:
     """A question type's name in the reader's language."""
     return str(TYPE_LABELS.get(qtype, qtype))
@@ -74,5 +85,6 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["localtime"] = local_time
     app.jinja_env.globals["is_zh"] = is_zh
     app.jinja_env.globals["type_label"] = type_label
+    app.jinja_env.globals["exam_state_label"] = exam_state_label
     app.jinja_env.globals["status_label"] = status_label
     app.jinja_env.globals["current_locale"] = lambda: str(get_locale())

@@ -176,7 +176,7 @@ def login(client, login_name: str, password: str = factories.PASSWORD):
 
 def csrf_token(client, path: str = "/home") -> str:
     """The CSRF token a page carries in its meta tag."""
-    page = client.get(path)
+    page = client.get(path, follow_redirects=True)
     return re.search(rb'<meta name="csrf-token" content="([^"]+)"', page.data).group(1).decode()
 
 

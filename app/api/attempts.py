@@ -118,7 +118,8 @@ def open_attempt(attempt_id: int):
     now = utcnow()
     try:
         attempt = service.get_own(db.session, attempt_id, current_user, now=now)
-        payload = service.open_page(db.session, attempt, now=now, client=_client())
+        payload = service.open_page(db.session, attempt, now=now, client=_client(),
+                                    include_questions=_body().get("questions", True) is not False)
         db.session.commit()
     except service.AttemptError as exc:
         return _error(exc)

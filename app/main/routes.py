@@ -34,8 +34,7 @@ def home():
     if role == "proctor":
         return render_template("main/proctor_home.html",
                                summary=dashboards.proctor_summary(db.session, current_user))
-    return render_template("main/student_home.html",
-                           summary=dashboards.student_summary(db.session, current_user, now=utcnow()))
+    return redirect(url_for("exam.my_exams"))
 
 
 @bp.route("/lang/<code>", methods=["POST"])

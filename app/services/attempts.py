@@ -162,8 +162,12 @@ def finalize_if_overdue(session: Session, attempt: Attempt, *, now: datetime) ->
     return False
 
 
-def open_page(session: Session, attempt: Attempt, *, now: datetime, client: Client) -> dict[str, Any]:
-    """A page load: a new writer token (revoking older ones), the questions, saved answers and the clock."""
+def open_page(session: Session, attempt: Attempt, *, now: datetime, client: Client,
+              include_questions: bool = True) -> dict[str, Any]:
+    """A page load: a new writer token (revoking older ones), the questions, saved answers and the clock.
+
+    The server-rendered exam page already holds the questions and asks without them.
+    """
     exam = attempt.exam
     paper = papers.load(session, exam)
     token = None
@@ -175,9 +179,11 @@ def open_page(session: Session, attempt: Attempt, *, now: datetime, client: Clie
         _event(session, attempt.id, "open", now, client)
     responses = {r.exam_question_id: r.value for r in session.scalars(
         select(Response).where(Response.attempt_id == attempt.id))}
-    return {"attempt_id": attempt.id, "exam_id": exam.id, "title": exam.title, "kind": exam.kind,
-            "token": token, "last_seq": attempt.last_seq, **timing_view(attempt, exam, now),
-            "sections": student_sections(attempt, paper, responses)}
+    payload = {"attempt_id": attempt.id, "exam_id": exam.id, "title": exam.title, "kind": exam.kind,
+               "token": token, "last_seq": attempt.last_seq, **timing_view(attempt, exam, now)}
+    if include_questions:
+        payload["sections"] = student_sections(attempt, paper, responses)
+    return payload
 
 
 def image_url_for(images: dict[str, str]):

@@ -66,10 +66,3 @@ def teacher_summary(session: Session, user: User) -> dict:
 def proctor_summary(session: Session, user: User) -> dict:
     """A proctor's rooms (rooms arrive with exam-day operations)."""
     return {"rooms": []}
-
-
-def student_summary(session: Session, user: User, *, now: datetime) -> dict:
-    """A student's profile and exams."""
-    profile = user.student
-    subject = session.get(Subject, profile.subject_code) if profile else None
-    return {"profile": profile, "subject": subject, "exams": []}

@@ -11,7 +11,7 @@ pytestmark = pytest.mark.browser
 
 def test_student_logs_in_and_sees_chinese_home(page, live_server):
     ui_login(page, live_server, "2026150100001", DEMO_PASSWORD)
-    page.wait_for_url(f"{live_server}/home")
+    page.wait_for_url(f"{live_server}/exam/")
     assert page.locator("h1").inner_text() == "我的考试"
     assert "张晓彤" in page.content()
     assert page.locator("html").get_attribute("lang") == "zh-CN"

@@ -10,7 +10,7 @@ from tests.conftest import csrf_token, login
 
 
 @pytest.mark.parametrize("role,landing,text", [
-    ("student", "/home", "我的考试"),
+    ("student", "/exam/", "我的考试"),
     ("teacher", "/home", "我的题库"),
     ("proctor", "/home", "我的考场"),
     ("admin", "/admin/", "管理概览"),
@@ -32,7 +32,7 @@ def test_student_logs_in_with_exam_number_keeping_leading_zeros(app, make):
     assert student.exam_number == "0012345"
     client = app.test_client()
     assert login(client, "0012345").status_code == 302
-    assert "0012345" in client.get("/home").get_data(as_text=True)
+    assert "0012345" in client.get("/home", follow_redirects=True).get_data(as_text=True)
     assert login(app.test_client(), "12345").status_code == 401
 
 
@@ -58,10 +58,10 @@ def test_a_new_login_ends_the_other_session(app, make):
     student = make.student()
     first, second = app.test_client(), app.test_client()
     login(first, student.exam_number)
-    assert first.get("/home").status_code == 200
+    assert first.get("/exam/").status_code == 200
     login(second, student.exam_number)
-    assert second.get("/home").status_code == 200
-    assert first.get("/home").status_code == 302
+    assert second.get("/exam/").status_code == 200
+    assert first.get("/exam/").status_code == 302  # back to the login page
     api = first.get("/api/me")
     assert api.status_code == 401 and api.is_json
 

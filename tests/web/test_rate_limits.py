@@ -29,7 +29,7 @@ def test_sixty_students_behind_one_address_all_log_in(app, make):
     for student in students:
         client = app.test_client()
         assert login(client, student.exam_number).status_code == 302
-        assert client.get("/home").status_code == 200
+        assert client.get("/exam/").status_code == 200
 
 
 def test_per_source_limit(app, make):
