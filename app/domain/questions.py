@@ -131,7 +131,7 @@ def _validate(q: Any, where: str, issues: list[Issue], top: bool) -> None:
 def _points(c: Checker, points: Any) -> None:
     if points is None:
         c.missing("points")
-    elif not (is_number(points) and 0 < points <= MAX_POINTS):
+    elif not (is_number(points) and 0 < whole(points) <= MAX_POINTS):  # whole(): 1e-9 is not > 0
         c.add("points", "points.invalid", f"分值必须是大于 0、不超过 {MAX_POINTS} 的数字",
               f"points must be a number greater than 0 and at most {MAX_POINTS}")
 

@@ -98,6 +98,7 @@ def test_bank_validation_error_carries_its_issues():
     (single(stem="x" * 20_001), "text.too_long", "stem"),
     (single(points=0), "points.invalid", "points"),
     (single(points=True), "points.invalid", "points"),
+    (single(points=1e-9), "points.invalid", "points"),
     (single(points="4"), "points.invalid", "points"),
     (single(difficulty=6), "difficulty.invalid", "difficulty"),
     (single(difficulty=2.5), "difficulty.invalid", "difficulty"),

@@ -14,8 +14,8 @@ def test_yaml_files_go_to_the_native_importer(name):
     assert IMPORTERS["yaml"].name == "yaml" and EXPORTERS["yaml"].name == "yaml"
 
 
-@pytest.mark.parametrize("name, fmt", [("bank.xml", "moodle-xml"), ("bank.gift", "gift"), ("bank.txt", "gift"),
-                                       ("题库.xlsx", "xlsx")])
+@pytest.mark.parametrize("name, fmt", [("bank.xml", "moodle-xml"), ("bank.gift", "gift"),
+                                       ("bank.txt", "gift"), ("题库.xlsx", "xlsx")])
 def test_other_extensions_map_to_their_format_or_say_it_is_missing(name, fmt):
     if fmt in IMPORTERS:
         assert importer_for_filename(name) is IMPORTERS[fmt]
