@@ -48,6 +48,7 @@ def _register_blueprints(app: Flask) -> None:
     from app.exam import bp as exam_bp
     from app.jobs import bp as jobs_bp
     from app.main import bp as main_bp
+    from app.ops import bp as ops_bp
 
     app.register_blueprint(main_bp)
     app.register_blueprint(auth_bp)
@@ -56,3 +57,4 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(jobs_bp, url_prefix="/jobs")
     app.register_blueprint(bank_bp, url_prefix="/bank")
     app.register_blueprint(exam_bp, url_prefix="/exam")
+    app.register_blueprint(ops_bp, url_prefix="/ops")

@@ -157,8 +157,11 @@ def ensure_exams(session) -> list[str]:
 
 
 @click.command("demo", help="载入演示数据（可重复执行）/ Load the demonstration data (idempotent).")
+@click.option("--simulate-live", type=click.IntRange(min=0), default=0, metavar="N",
+              help="在后台启动 N 名模拟考生参加开放中的考试（用于演示实时监控）/ start N simulated students "
+                   "taking the open exam in the background (for the live monitor).")
 @with_appcontext
-def command() -> None:
+def command(simulate_live: int) -> None:
     """Load schools, demo accounts and students; print the accounts with their password."""
     import json
 
@@ -181,3 +184,9 @@ def command() -> None:
     click.echo("演示账号 / Demo accounts (password for all: %s)" % DEMO_PASSWORD)
     for role, login, name in printed:
         click.echo(f"  {role:13s} {login:18s} {name}")
+    if simulate_live:
+        from app.services import live_sim
+
+        pid, log = live_sim.launch(simulate_live, instance_path=current_app.instance_path)
+        click.echo(f"已在后台启动 {simulate_live} 名模拟考生（进程 {pid}，日志 {log}）/ "
+                   f"{simulate_live} simulated students started in the background (pid {pid}, log {log})")

@@ -92,9 +92,16 @@ def build_slips(session: Session, passwords: dict[int, str], *, school_id: int |
 
 def render_html(slips: list[Slip], *, title: str, base_url: str, for_pdf: bool) -> str:
     """The slips as HTML (templates/ops/slips.html), for the print view and for WeasyPrint."""
-    from flask import render_template
+    from flask import current_app, has_request_context, render_template
 
-    return render_template("ops/slips.html", slips=slips, title=title, base_url=base_url, for_pdf=for_pdf)
+    def render() -> str:
+        return render_template("ops/slips.html", slips=slips, title=title, base_url=base_url, for_pdf=for_pdf)
+
+    if has_request_context():
+        return render()
+    # In the job worker there is no request; the locale and url helpers need one (default locale).
+    with current_app.test_request_context(base_url=base_url or None):
+        return render()
 
 
 def to_pdf(html: str) -> bytes:
