@@ -131,7 +131,7 @@ def demo_exam_spec(session, subject: str, *, kind: str, now) -> dict:
     title = f"2026 年{session.get(Subject, subject).name_zh}学科潜质测试" + ("（练习）" if kind == "practice" else "")
     return {"round": ROUND_NAME if kind == "selection" else None, "subject": subject, "title": title, "kind": kind,
             "opens_at": (now - timedelta(minutes=5)).isoformat(), "closes_at": (now + timedelta(days=7)).isoformat(),
-            "instructions": "本测试答案在作答时自动保存；刷新页面、断网或更换电脑都不会丢失已保存的答案和剩余时间。",
+            "instructions": "本测试为演示考试，题目由题库按抽题规则抽取。请独立完成，计算题可使用草稿纸。",
             "tie_breaks": ["fewer_wrong"], "sections": list(sections.values()), "publish": True}
 
 
@@ -157,11 +157,13 @@ def ensure_exams(session) -> list[str]:
 
 
 @click.command("demo", help="载入演示数据（可重复执行）/ Load the demonstration data (idempotent).")
+@click.option("--simulate", type=click.IntRange(min=0), default=0, metavar="N",
+              help="另模拟 N 名考生完成物理演示考试 / also simulate N students sitting the physics demo exam.")
 @click.option("--simulate-live", type=click.IntRange(min=0), default=0, metavar="N",
               help="在后台启动 N 名模拟考生参加开放中的考试（用于演示实时监控）/ start N simulated students "
                    "taking the open exam in the background (for the live monitor).")
 @with_appcontext
-def command(simulate_live: int) -> None:
+def command(simulate: int, simulate_live: int) -> None:
     """Load schools, demo accounts and students; print the accounts with their password."""
     import json
 
@@ -184,6 +186,11 @@ def command(simulate_live: int) -> None:
     click.echo("演示账号 / Demo accounts (password for all: %s)" % DEMO_PASSWORD)
     for role, login, name in printed:
         click.echo(f"  {role:13s} {login:18s} {name}")
+    if simulate:
+        from app.services import simulation
+
+        for line in simulation.demo(db.session, simulate, password=DEMO_PASSWORD, hash_params=hash_params):
+            click.echo(line)
     if simulate_live:
         from app.services import live_sim
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import case, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -244,15 +244,6 @@ class SaveResult:
     timing: dict[str, Any] = field(default_factory=dict)
 
 
-def _load_token(session: Session, token: str, user_id: int) -> tuple[WriterToken, Attempt]:
-    row = session.execute(select(WriterToken, Attempt).join(Attempt, Attempt.id == WriterToken.attempt_id)
-                          .where(WriterToken.token == token)).first()
-    if row is None or row[1].student_id != user_id:
-        raise AttemptError("stale_tab", 409, "此页面已失效，请刷新页面或在最新打开的窗口中继续作答",
-                           "this page is no longer valid; reload it or continue in your newest window")
-    return row[0], row[1]
-
-
 def _check_writable(session: Session, attempt: Attempt, now: datetime) -> None:
     exam = attempt.exam
     if attempt.state == "in_progress" and not timing.accepts_writes(
@@ -271,13 +262,20 @@ def _check_writable(session: Session, attempt: Attempt, now: datetime) -> None:
 def save(session: Session, *, attempt_id: int, user: User, token: str, seq: int, question_id: int,
          answer: Any, now: datetime) -> SaveResult:
     """Store one answer under the (token, seq) protocol (see the module docstring)."""
+    row = None
+    if isinstance(token, str) and 0 < len(token) <= 64:
+        row = session.execute(select(WriterToken, Attempt).join(Attempt, Attempt.id == WriterToken.attempt_id)
+                              .where(WriterToken.token == token)).first()
+    if row is None or row[1].student_id != user.id or row[1].id != attempt_id:
+        # Only on this error path: someone else's attempt is a 404, one's own a stale page.
+        owner = session.scalar(select(Attempt.student_id).where(Attempt.id == attempt_id))
+        if owner != user.id:
+            raise _not_found()
+        raise AttemptError("stale_tab", 409, "此页面已失效，请刷新页面或在最新打开的窗口中继续作答",
+                           "this page is no longer valid; reload it or continue in your newest window")
+    writer, attempt = row
     if not isinstance(seq, int) or isinstance(seq, bool) or seq < 1 or seq > 2**53:
         raise AttemptError("invalid_request", 422, "序号无效", "invalid sequence number")
-    if not isinstance(token, str) or not token or len(token) > 64:
-        raise AttemptError("stale_tab", 409, "此页面已失效，请刷新页面", "this page is no longer valid; reload it")
-    writer, attempt = _load_token(session, token, user.id)
-    if attempt.id != attempt_id:
-        raise _not_found()
     receipt_row = session.get(SaveReceipt, (writer.id, seq))
     if receipt_row is not None:
         return SaveResult({"seq": seq, "question_id": receipt_row.exam_question_id,
@@ -295,6 +293,15 @@ def save(session: Session, *, attempt_id: int, user: User, token: str, seq: int,
         value = presentation.to_canonical_response(question.content, attempt.seed, answer)
     except ValueError as exc:
         raise AttemptError("invalid_answer", 422, "答案格式无效", f"invalid answer: {exc}") from None
+    # Lock order: the attempt row first, then the token (finalize does the same), so a save racing
+    # the final submit waits for it instead of deadlocking; and a save that comes after the
+    # submit's commit finds the attempt closed.
+    alive = session.execute(
+        update(Attempt).where(Attempt.id == attempt.id, Attempt.state == "in_progress")
+        .values(last_seq=case((Attempt.last_seq < seq, seq), else_=Attempt.last_seq))).rowcount
+    if not alive:
+        session.refresh(attempt)
+        _check_writable(session, attempt, now)
     claimed = session.execute(
         update(WriterToken).where(WriterToken.id == writer.id, WriterToken.last_seq < seq,
                                   WriterToken.revoked.is_(False)).values(last_seq=seq)).rowcount
@@ -313,7 +320,6 @@ def save(session: Session, *, attempt_id: int, user: User, token: str, seq: int,
                            last_seq=writer.last_seq)
     _upsert_response(session, attempt.id, question_id, value, seq, now)
     session.add(SaveReceipt(token_id=writer.id, seq=seq, exam_question_id=question_id, saved_at=now))
-    session.execute(update(Attempt).where(Attempt.id == attempt.id, Attempt.last_seq < seq).values(last_seq=seq))
     return SaveResult({"seq": seq, "question_id": question_id, "saved_at": now.isoformat()},
                       timing=timing_view(attempt, attempt.exam, now))
 
