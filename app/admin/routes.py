@@ -183,3 +183,31 @@ def audit_export():
 
     return Response(stream_with_context(rows()), mimetype="text/csv; charset=utf-8",
                     headers={"Content-Disposition": "attachment; filename=audit.csv", "Cache-Control": "no-store"})
+
+
+@bp.route("/students/<int:user_id>", methods=["GET", "POST"])
+@roles(*ADMINS)
+def student(user_id: int):
+    """A student's registration with the masked national ID; revealing it needs a reason and is audited."""
+    from app.i18n import is_zh
+    from app.models import StudentProfile
+    from app.services import privacy
+
+    profile = db.session.get(StudentProfile, user_id)
+    scope = dashboards.league_scope(current_user)
+    if profile is None or (scope and profile.league_code != scope):
+        abort(404)
+    revealed = None
+    if request.method == "POST":
+        try:
+            revealed = privacy.reveal_national_id(
+                db.session, current_user, profile, reason=request.form.get("reason", ""),
+                keys=current_app.config["ID_ENCRYPTION_KEYS"],
+                actor=audit.Actor(current_user.id, current_user.login_name, request.remote_addr), now=utcnow())
+            db.session.commit()
+        except privacy.PrivacyError as exc:
+            db.session.rollback()
+            flash(exc.zh if is_zh() else exc.en, "error")
+        except PermissionError:
+            abort(403)
+    return render_template("admin/student.html", profile=profile, revealed=revealed)

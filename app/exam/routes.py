@@ -1,7 +1,7 @@
 """Student pages. The exam page is server-rendered; app/static/js/exam.js keeps the clock and the saves."""
 from __future__ import annotations
 
-from flask import abort, redirect, render_template, url_for
+from flask import abort, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -40,6 +40,23 @@ def my_exams():
         rows.append((exam, attempt, exam_state(exam, attempt, now)))
     db.session.commit()
     return render_template("exam/my_exams.html", rows=rows)
+
+
+@bp.route("/my-data")
+@roles("student")
+def my_data():
+    """Download everything the platform holds about me (profile, consents, attempts, answers, events)."""
+    from flask import Response as HttpResponse
+
+    from app.services import audit, privacy
+
+    body = privacy.export_own_data_bytes(db.session, current_user)
+    audit.record(db.session, actor=audit.Actor(current_user.id, current_user.login_name, request.remote_addr),
+                 action="privacy.own_data_export", object_type="student", object_id=current_user.id, now=utcnow(),
+                 league_code=current_user.student.league_code if current_user.student else None)
+    db.session.commit()
+    return HttpResponse(body, mimetype="application/json", headers={
+        "Content-Disposition": f"attachment; filename=my-data-{current_user.login_name}.json"})
 
 
 @bp.route("/<int:exam_id>")
