@@ -42,6 +42,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
 def _register_blueprints(app: Flask) -> None:
     from app.admin import bp as admin_bp
+    from app.analysis import bp as analysis_bp
     from app.api import bp as api_bp
     from app.auth import bp as auth_bp
     from app.bank import bp as bank_bp
@@ -53,6 +54,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(main_bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(admin_bp, url_prefix="/admin")
+    app.register_blueprint(analysis_bp, url_prefix="/analysis")
     app.register_blueprint(api_bp, url_prefix="/api")
     app.register_blueprint(jobs_bp, url_prefix="/jobs")
     app.register_blueprint(bank_bp, url_prefix="/bank")

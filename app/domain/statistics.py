@@ -270,7 +270,7 @@ def item_flags(*, facility_p: float, discrimination: float, point_biserial_r: fl
       it; the usual cause is a wrong key;
     - near-zero discrimination (corrected point-biserial < 0.10): it hardly separates strong from weak;
     - a distractor the upper group chose more often than the key (the least chosen key option, for a
-      multiple-answer item): check the key;
+      multiple-answer item): check the key; one flag, naming the distractor they preferred most;
     - too easy (p > 0.90) or too hard (p < 0.20);
     - a distractor nobody chose: it does no work.
     Nothing is flagged for fewer than ten students: the figures would be noise.
@@ -288,10 +288,11 @@ def item_flags(*, facility_p: float, discrimination: float, point_biserial_r: fl
         distractors = [o for o in options if not o.is_key and o.option != ""]
         if keyed:
             key_upper = min(o.upper for o in keyed)
-            for o in distractors:
-                if o.upper > key_upper:
-                    flags.append(Flag("distractor_beats_key", "error",
-                                      {"option": o.option, "upper": o.upper, "key_upper": key_upper}))
+            rivals = [o for o in distractors if o.upper > key_upper]
+            if rivals:  # one flag, naming the distractor the upper group preferred most
+                top = max(rivals, key=lambda o: o.upper)
+                flags.append(Flag("distractor_beats_key", "error",
+                                  {"option": top.option, "upper": top.upper, "key_upper": key_upper}))
     if not np.isnan(facility_p):
         if facility_p > TOO_EASY:
             flags.append(Flag("too_easy", "warning", {"p": facility_p}))
