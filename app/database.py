@@ -23,25 +23,36 @@ def init_app(app: Flask) -> None:
     if uri.startswith("postgresql://"):
         uri = "postgresql+psycopg://" + uri[len("postgresql://"):]
         app.config["SQLALCHEMY_DATABASE_URI"] = uri
-    options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+    options = engine_options(uri, app.config)
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
+    db.init_app(app)
+    migrate.init_app(app, db, directory=os.path.join(os.path.dirname(app.root_path), "migrations"),
+                     render_as_batch=True, compare_type=True)
+
+
+def engine_options(uri: str, config) -> dict:
+    """Engine options for ``uri`` from the settings (the app and the load kit's bare baseline share them).
+
+    PostgreSQL: pre-ping (no stale-connection 500 after a database restart), a bounded pool whose
+    timeout turns exhaustion into a fast 503, and a statement timeout so a stuck query fails instead
+    of holding a worker until gunicorn kills it.
+    """
+    options = dict(config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
     if uri.startswith("sqlite"):
         options.setdefault("connect_args", {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
     elif uri.startswith("postgresql"):
-        statement_ms = int(app.config.get("DB_STATEMENT_TIMEOUT_MS", 10000))
+        statement_ms = int(config.get("DB_STATEMENT_TIMEOUT_MS", 10000))
         options.setdefault("pool_pre_ping", True)
-        options.setdefault("pool_size", int(app.config.get("DB_POOL_SIZE", 5)))
-        options.setdefault("max_overflow", int(app.config.get("DB_MAX_OVERFLOW", 5)))
-        options.setdefault("pool_timeout", float(app.config.get("DB_POOL_TIMEOUT", 5)))
+        options.setdefault("pool_size", int(config.get("DB_POOL_SIZE", 5)))
+        options.setdefault("max_overflow", int(config.get("DB_MAX_OVERFLOW", 5)))
+        options.setdefault("pool_timeout", float(config.get("DB_POOL_TIMEOUT", 5)))
         options.setdefault("pool_recycle", 1800)
         options.setdefault(
             "connect_args",
             {"connect_timeout": 5, "options": f"-c statement_timeout={statement_ms}"
              " -c idle_in_transaction_session_timeout=60000 -c timezone=UTC"},
         )
-    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
-    db.init_app(app)
-    migrate.init_app(app, db, directory=os.path.join(os.path.dirname(app.root_path), "migrations"),
-                     render_as_batch=True, compare_type=True)
+    return options
 
 
 @event.listens_for(Engine, "connect")

@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, func, select, update
+from sqlalchemy import and_, bindparam, case, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 
 from app.domain import presentation, shuffle, timing
 from app.models import Attempt, AttemptEvent, Exam, ExamConsent, Response, SaveReceipt, TimeGrant, User, WriterToken
@@ -259,84 +260,126 @@ def _check_writable(session: Session, attempt: Attempt, now: datetime) -> None:
                            state=attempt.state)
 
 
+# The save path runs for every answer a student types, so it is written for the hot loop (profiled in
+# docs/performance.md): one joined read (token, attempt, exam, any receipt for this (token, seq)),
+# then Core statements built once here with bound parameters, so SQLAlchemy compiles each of them
+# once per process and the ORM's unit of work stays out of the way.
+_TOKENS, _ATTEMPTS, _RESPONSES, _RECEIPTS = (WriterToken.__table__, Attempt.__table__, Response.__table__,
+                                             SaveReceipt.__table__)
+_SAVE_LOOKUP = (
+    select(_TOKENS.c.id.label("token_id"), _TOKENS.c.revoked, _ATTEMPTS.c.id.label("attempt_id"),
+           _ATTEMPTS.c.student_id, _ATTEMPTS.c.state, _ATTEMPTS.c.deadline, _ATTEMPTS.c.seed,
+           Exam.__table__.c.id.label("exam_id"), Exam.__table__.c.revision, Exam.__table__.c.seed.label("exam_seed"),
+           Exam.__table__.c.grace_seconds, _RECEIPTS.c.exam_question_id.label("receipt_question"),
+           _RECEIPTS.c.saved_at.label("receipt_saved_at"))
+    .join(_ATTEMPTS, _ATTEMPTS.c.id == _TOKENS.c.attempt_id)
+    .join(Exam.__table__, Exam.__table__.c.id == _ATTEMPTS.c.exam_id)
+    .outerjoin(_RECEIPTS, and_(_RECEIPTS.c.token_id == _TOKENS.c.id, _RECEIPTS.c.seq == bindparam("new_seq")))
+    .where(_TOKENS.c.token == bindparam("token")))
+# Lock order: the attempt row first, then the token (finalize does the same), so a save racing the
+# final submit waits for it instead of deadlocking; and a save that comes after the submit's commit
+# finds the attempt closed.
+_SAVE_ATTEMPT = (update(_ATTEMPTS).where(_ATTEMPTS.c.id == bindparam("attempt"), _ATTEMPTS.c.state == "in_progress")
+                 .values(last_seq=case((_ATTEMPTS.c.last_seq < bindparam("new_seq"), bindparam("new_seq")),
+                                       else_=_ATTEMPTS.c.last_seq)))
+_SAVE_CLAIM = (update(_TOKENS).where(_TOKENS.c.id == bindparam("token_id"), _TOKENS.c.last_seq < bindparam("new_seq"),
+                                     _TOKENS.c.revoked.is_(False)).values(last_seq=bindparam("new_seq")))
+_SAVE_RECEIPT = insert(_RECEIPTS).values(token_id=bindparam("token_id"), seq=bindparam("new_seq"),
+                                         exam_question_id=bindparam("question"), saved_at=bindparam("now"))
+_UPSERTS: dict[str, Any] = {}
+
+
+def _upsert_statement(dialect: str):
+    """insert … on conflict (attempt, question) do update where the stored seq is lower; built once per dialect."""
+    if dialect not in _UPSERTS:
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as dialect_insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert as dialect_insert
+        statement = dialect_insert(_RESPONSES).values(
+            attempt_id=bindparam("attempt"), exam_question_id=bindparam("question"), value=bindparam("value"),
+            seq=bindparam("new_seq"), saved_at=bindparam("now"))
+        _UPSERTS[dialect] = statement.on_conflict_do_update(
+            index_elements=["attempt_id", "exam_question_id"],
+            set_={"value": statement.excluded.value, "seq": statement.excluded.seq,
+                  "saved_at": statement.excluded.saved_at},
+            where=_RESPONSES.c.seq < statement.excluded.seq)
+    return _UPSERTS[dialect]
+
+
+def _clock(deadline: datetime, grace_seconds: int, state: str, now: datetime) -> dict[str, Any]:
+    return {"server_time": now.isoformat(), "deadline": deadline.isoformat(),
+            "remaining_seconds": timing.remaining_seconds(deadline, now), "grace_seconds": grace_seconds,
+            "state": state}
+
+
+def _expire_loaded(session: Session, model: type, ident: int) -> None:
+    """Core updates bypass the identity map: an object this session already holds reloads its last_seq."""
+    loaded = session.identity_map.get(identity_key(model, ident))
+    if loaded is not None:
+        session.expire(loaded, ["last_seq"])
+
+
 def save(session: Session, *, attempt_id: int, user: User, token: str, seq: int, question_id: int,
          answer: Any, now: datetime) -> SaveResult:
     """Store one answer under the (token, seq) protocol (see the module docstring)."""
+    valid_seq = isinstance(seq, int) and not isinstance(seq, bool) and 1 <= seq <= 2**53
     row = None
     if isinstance(token, str) and 0 < len(token) <= 64:
-        row = session.execute(select(WriterToken, Attempt).join(Attempt, Attempt.id == WriterToken.attempt_id)
-                              .where(WriterToken.token == token)).first()
-    if row is None or row[1].student_id != user.id or row[1].id != attempt_id:
+        row = session.execute(_SAVE_LOOKUP, {"token": token, "new_seq": seq if valid_seq else 0}).first()
+    if row is None or row.student_id != user.id or row.attempt_id != attempt_id:
         # Only on this error path: someone else's attempt is a 404, one's own a stale page.
         owner = session.scalar(select(Attempt.student_id).where(Attempt.id == attempt_id))
         if owner != user.id:
             raise _not_found()
         raise AttemptError("stale_tab", 409, "此页面已失效，请刷新页面或在最新打开的窗口中继续作答",
                            "this page is no longer valid; reload it or continue in your newest window")
-    writer, attempt = row
-    if not isinstance(seq, int) or isinstance(seq, bool) or seq < 1 or seq > 2**53:
+    if not valid_seq:
         raise AttemptError("invalid_request", 422, "序号无效", "invalid sequence number")
-    receipt_row = session.get(SaveReceipt, (writer.id, seq))
-    if receipt_row is not None:
-        return SaveResult({"seq": seq, "question_id": receipt_row.exam_question_id,
-                           "saved_at": receipt_row.saved_at.isoformat()}, replayed=True,
-                          timing=timing_view(attempt, attempt.exam, now))
-    _check_writable(session, attempt, now)  # a closed attempt says so, whichever tab asks
-    if writer.revoked:
+    if row.receipt_question is not None:
+        return SaveResult({"seq": seq, "question_id": row.receipt_question,
+                           "saved_at": row.receipt_saved_at.isoformat()}, replayed=True,
+                          timing=_clock(row.deadline, row.grace_seconds, row.state, now))
+    if row.state != "in_progress" or not timing.accepts_writes(row.deadline, timedelta(seconds=row.grace_seconds), now):
+        # Rare: closed or overdue. The ORM path finalizes an overdue attempt and says why it is closed.
+        _check_writable(session, session.get(Attempt, row.attempt_id), now)
+    if row.revoked:
         raise AttemptError("stale_tab", 409, "您已在新的窗口或设备上打开了本试卷，请在最新的窗口中继续作答",
                            "this exam was opened in a newer window or device; continue there")
-    paper = papers.load(session, attempt.exam)
+    paper = papers.load_by_key(session, row.exam_id, row.revision, row.exam_seed)
     question = paper.questions.get(question_id) if isinstance(question_id, int) else None
     if question is None:
         raise AttemptError("unknown_question", 422, "试卷中没有这道题", "no such question in this paper")
     try:
-        value = presentation.to_canonical_response(question.content, attempt.seed, answer)
+        value = presentation.to_canonical_response(question.content, row.seed, answer)
     except ValueError as exc:
         raise AttemptError("invalid_answer", 422, "答案格式无效", f"invalid answer: {exc}") from None
-    # Lock order: the attempt row first, then the token (finalize does the same), so a save racing
-    # the final submit waits for it instead of deadlocking; and a save that comes after the
-    # submit's commit finds the attempt closed.
-    alive = session.execute(
-        update(Attempt).where(Attempt.id == attempt.id, Attempt.state == "in_progress")
-        .values(last_seq=case((Attempt.last_seq < seq, seq), else_=Attempt.last_seq))).rowcount
-    if not alive:
+    params = {"attempt": row.attempt_id, "token_id": row.token_id, "new_seq": seq, "question": question_id,
+              "value": value, "now": now}
+    if not session.execute(_SAVE_ATTEMPT, params).rowcount:
+        attempt = session.get(Attempt, row.attempt_id)
         session.refresh(attempt)
         _check_writable(session, attempt, now)
-    claimed = session.execute(
-        update(WriterToken).where(WriterToken.id == writer.id, WriterToken.last_seq < seq,
-                                  WriterToken.revoked.is_(False)).values(last_seq=seq)).rowcount
-    if not claimed:
+    if not session.execute(_SAVE_CLAIM, params).rowcount:
         # Nothing was written yet: re-read what a concurrent request committed and answer from it.
-        again = session.scalar(select(SaveReceipt).where(SaveReceipt.token_id == writer.id, SaveReceipt.seq == seq)
+        again = session.scalar(select(SaveReceipt).where(SaveReceipt.token_id == row.token_id, SaveReceipt.seq == seq)
                                .execution_options(populate_existing=True))
         if again is not None:  # a concurrent retry of the same save got there first
             return SaveResult({"seq": seq, "question_id": again.exam_question_id,
                                "saved_at": again.saved_at.isoformat()}, replayed=True)
+        writer = session.get(WriterToken, row.token_id)
         session.refresh(writer)
         if writer.revoked:
             raise AttemptError("stale_tab", 409, "您已在新的窗口中打开了本试卷，请在最新的窗口中继续作答",
                                "this exam was opened in a newer window; continue there")
         raise AttemptError("stale_sequence", 409, "这次保存已被更新的答案取代", "a newer save already replaced this one",
                            last_seq=writer.last_seq)
-    _upsert_response(session, attempt.id, question_id, value, seq, now)
-    session.add(SaveReceipt(token_id=writer.id, seq=seq, exam_question_id=question_id, saved_at=now))
+    session.execute(_upsert_statement(session.get_bind().dialect.name), params)
+    session.execute(_SAVE_RECEIPT, params)
+    _expire_loaded(session, Attempt, row.attempt_id)
+    _expire_loaded(session, WriterToken, row.token_id)
     return SaveResult({"seq": seq, "question_id": question_id, "saved_at": now.isoformat()},
-                      timing=timing_view(attempt, attempt.exam, now))
-
-
-def _upsert_response(session: Session, attempt_id: int, question_id: int, value: Any, seq: int, now: datetime) -> None:
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    statement = insert(Response).values(attempt_id=attempt_id, exam_question_id=question_id, value=value, seq=seq,
-                                        saved_at=now)
-    statement = statement.on_conflict_do_update(
-        index_elements=["attempt_id", "exam_question_id"],
-        set_={"value": statement.excluded.value, "seq": statement.excluded.seq, "saved_at": statement.excluded.saved_at},
-        where=Response.seq < statement.excluded.seq)
-    session.execute(statement)
+                      timing=_clock(row.deadline, row.grace_seconds, row.state, now))
 
 
 # --- heartbeat, submit, finalize ------------------------------------------------------------------

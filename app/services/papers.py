@@ -63,21 +63,26 @@ _LOCK = threading.Lock()
 
 def load(session: Session, exam: Exam) -> Paper:
     """The paper of a published exam (cached by exam id and revision)."""
-    key = (exam.id, exam.revision, exam.seed)  # the random seed makes a reused id a different key
+    return load_by_key(session, exam.id, exam.revision, exam.seed)
+
+
+def load_by_key(session: Session, exam_id: int, revision: int, seed: str) -> Paper:
+    """The paper by the exam's id, revision and seed, for callers that read those three without the Exam row."""
+    key = (exam_id, revision, seed)  # the random seed makes a reused id a different key
     paper = _CACHE.get(key)
     if paper is not None:
         return paper
-    sections = session.scalars(select(ExamSection).where(ExamSection.exam_id == exam.id)
+    sections = session.scalars(select(ExamSection).where(ExamSection.exam_id == exam_id)
                                .order_by(ExamSection.position)).all()
     rows = session.execute(
         select(ExamQuestion, QuestionVersion.content, QuestionVersion.images)
         .join(QuestionVersion, QuestionVersion.id == ExamQuestion.version_id)
-        .where(ExamQuestion.exam_id == exam.id)
+        .where(ExamQuestion.exam_id == exam_id)
         .order_by(ExamQuestion.section_id, ExamQuestion.position)).all()
     questions = {eq.id: PaperQuestion(eq.id, eq.section_id, eq.position, eq.question_id, eq.version_id,
                                       float(eq.points), content, dict(images or {}))
                  for eq, content, images in rows}
-    paper = Paper(exam.id, exam.revision, tuple(
+    paper = Paper(exam_id, revision, tuple(
         PaperSection(s.id, s.position, s.name, s.policy, dict(s.policy_params or {}),
                      tuple(q.id for q in sorted((q for q in questions.values() if q.section_id == s.id),
                                                 key=lambda q: q.position)))
