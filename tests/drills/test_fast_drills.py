@@ -188,9 +188,9 @@ def _parallel(app, calls):
 def test_drill_9_autosave_racing_the_final_submit(app, committed):
     attempt_id, user_id, token, qid = committed
 
-    def save():
+    def save(seq=1):
         return service.save(db.session, attempt_id=attempt_id, user=db.session.get(User, user_id), token=token,
-                            seq=1, question_id=qid, answer=True, now=utcnow())
+                            seq=seq, question_id=qid, answer=True, now=utcnow())
 
     def submit():
         attempt = db.session.get(Attempt, attempt_id)
@@ -208,7 +208,7 @@ def test_drill_9_autosave_racing_the_final_submit(app, committed):
         else:
             assert stored is not None and stored.value is True
         db.session.commit()
-    later = _parallel(app, [save])[0]
+    later = _parallel(app, [lambda: save(seq=2)])[0]  # a new save after the submit
     assert isinstance(later, service.AttemptError) and later.code in ("attempt_closed", "time_over")
 
 
