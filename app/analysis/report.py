@@ -140,7 +140,7 @@ def build_xlsx(result: ExamAnalysis, names: dict[str, str]) -> bytes:
 
 
 def _dif_cell(res) -> str:
-    if res is None or res.ets_class is None:
+    if res is None or math.isnan(res.delta):
         return "—"
     delta = "∞" if not math.isfinite(res.delta) else f"{res.delta:+.2f}"
-    return f"{res.ets_class} ({delta})"
+    return f"{res.ets_class or '—'} ({delta})"

@@ -13,7 +13,10 @@ The rule (Holland & Thayer 1988; Dorans & Holland 1993; Zwick 2012, ETS RR-12-08
 - Class A (negligible): |Δ| < 1, or the chi-square is not significant at 5 %.
   Class C (large): |Δ| ≥ 1.5 and |Δ| significantly greater than 1 (one-sided 5 %: (|Δ| − 1)/SE(Δ) > 1.645).
   Class B (moderate): otherwise.
-- Too small a group gives no class: fewer than MIN_GROUP students in the focal or reference group.
+- Too small a group gives no class: with fewer than MIN_GROUP (100) students in the focal or the
+  reference group, Δ is still reported but not classed. The standard error of Δ for a group of 30
+  is around one delta unit, and with a dozen leagues × dozens of items, chance alone would put some
+  clean items in class C; ETS itself only runs DIF analyses on groups of a few hundred.
 """
 from __future__ import annotations
 
@@ -27,7 +30,7 @@ from scipy.special import chdtrc
 DELTA_SCALE = -2.35
 SIGNIFICANCE = 0.05
 ONE_SIDED_Z = 1.645
-MIN_GROUP = 30
+MIN_GROUP = 100
 
 
 @dataclass(frozen=True)
@@ -45,7 +48,8 @@ class MHResult:
     ets_class: str | None  # "A" | "B" | "C" | None (too few students)
 
 
-def mantel_haenszel(tables: Sequence[Sequence[float]], *, continuity: bool = True) -> MHResult:
+def mantel_haenszel(tables: Sequence[Sequence[float]], *, continuity: bool = True,
+                    min_group: int = MIN_GROUP) -> MHResult:
     """The MH statistics from per-stratum counts (A, B, C, D) = (ref right, ref wrong, focal right, focal wrong)."""
     t = np.asarray(tables, dtype=float).reshape(-1, 4)
     a, b, c, d = t.T
@@ -79,7 +83,7 @@ def mantel_haenszel(tables: Sequence[Sequence[float]], *, continuity: bool = Tru
         log_se, delta = float("nan"), float("nan")
     delta_se = abs(DELTA_SCALE) * log_se
     nr, nf = int(n_ref.sum()), int(n_focal.sum())
-    cls = ets_class(delta, delta_se, p_value) if min(nr, nf) >= MIN_GROUP else None
+    cls = ets_class(delta, delta_se, p_value) if min(nr, nf) >= min_group else None
     return MHResult(float(alpha), log_se, delta, float(delta_se), chi2, p_value, nr, nf, cls)
 
 
@@ -110,7 +114,7 @@ def strata_tables(correct: Any, focal: Any, matching: Any) -> list[tuple[int, in
 
 
 def dif_by_group(responses: Any, groups: Sequence[Hashable | None], *, matching: Any = None,
-                 continuity: bool = True) -> dict[Hashable, list[MHResult]]:
+                 continuity: bool = True, min_group: int = MIN_GROUP) -> dict[Hashable, list[MHResult]]:
     """For each group: every item's MH DIF with that group as focal and all other students as reference.
 
     ``responses`` is students × items, 0/1; students whose group is None take part in matching
@@ -124,8 +128,8 @@ def dif_by_group(responses: Any, groups: Sequence[Hashable | None], *, matching:
     for group in sorted({g for g in labels if g is not None}, key=str):
         focal = np.array([g == group for g in labels])
         rows = x[known]
-        out[group] = [mantel_haenszel(strata_tables(rows[:, i], focal[known], total[known]), continuity=continuity)
-                      for i in range(x.shape[1])]
+        out[group] = [mantel_haenszel(strata_tables(rows[:, i], focal[known], total[known]), continuity=continuity,
+                                      min_group=min_group) for i in range(x.shape[1])]
     return out
 
 

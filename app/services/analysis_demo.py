@@ -34,6 +34,15 @@ class SimulatedSitting:
     wrong_key_option: str | None  # the option the simulated strong students choose instead
 
 
+SURNAMES = "王李张刘陈杨赵黄周吴徐孙马胡朱郭何罗高林"
+GIVEN = "子涵浩宇欣怡梓轩雨桐思远俊杰佳琪明轩晓彤"
+
+
+def _name(i: int) -> str:
+    """A plausible name for simulated student ``i`` (names hold no digits)."""
+    return SURNAMES[i % len(SURNAMES)] + GIVEN[(i // len(SURNAMES)) % len(GIVEN)] + GIVEN[(i * 7 + 3) % len(GIVEN)]
+
+
 def difficulty_logit(content: dict[str, Any]) -> float:
     """A question's 1–5 difficulty as a Rasch difficulty: 1 → −2, 3 → 0, 5 → +2 logits."""
     return float(content.get("difficulty", 3)) - 3.0
@@ -97,7 +106,7 @@ def simulate_sitting(session: Session, exam: Exam, n: int, *, now: datetime, id_
         user = session.scalar(select(User).where(User.login_name == number))
         if user is None:
             user = students.create_student(
-                session, students.StudentInput(exam_number=number, name=f"模拟考生{i + 1:04d}",
+                session, students.StudentInput(exam_number=number, name=_name(i),
                                                school_id=rng.choice(schools[league]).id,
                                                subject_code=exam.subject_code),
                 password=password, now=now, actor=actor, id_keys=id_keys, hash_params=hash_params)

@@ -99,8 +99,10 @@ def test_per_league_comparison_flags_only_the_league_with_dif():
 
 def test_too_small_a_group_gets_no_class():
     b = np.linspace(-1, 1, 10)
-    x, groups = simulate(1, {"ref": 200, "focal": 12}, b)
-    assert {r.ets_class for r in dif.dif_by_group(x, groups)["focal"]} == {None}
+    x, groups = simulate(1, {"ref": 400, "focal": 99}, b)
+    small = dif.dif_by_group(x, groups)["focal"]
+    assert {r.ets_class for r in small} == {None} and all(np.isfinite(r.delta) for r in small)
+    assert {r.ets_class for r in dif.dif_by_group(x, groups, min_group=50)["focal"]} <= {"A", "B", "C"}
 
 
 def test_strata_tables_count_right_and_wrong_per_total():

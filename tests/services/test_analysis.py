@@ -126,7 +126,8 @@ def test_the_planted_wrong_key_is_flagged_and_the_right_keys_are_not(db_session,
                                                                   for a in scored]))
     assert all(i.rasch_difficulty is not None and i.rasch_se > 0 for i in result.items)
     assert set(items["t-tf"].dif) == set(LEAGUES)
-    assert all(r.ets_class in ("A", "B", "C") for r in items["t-tf"].dif.values())
+    # Thirty students a league is too few to class DIF (see app/domain/dif.py); Δ is still reported.
+    assert all(r.ets_class is None and r.n_focal == 30 for r in items["t-tf"].dif.values())
 
 
 def test_write_back_question_history_and_voided_attempts(db_session, sat_exam, now):
