@@ -25,7 +25,7 @@ def sat_exam(db_session, make, now):
 
 
 def _text(html: bytes) -> str:
-    return re.sub(r"<svg.*?</svg>", "", html.decode(), flags=re.S)
+    return re.sub(r"<svg.*?</svg>", "", html.decode(), flags=re.DOTALL)
 
 
 @pytest.mark.skipif(not charts.has_cjk_font(), reason="fonts-noto-cjk is not installed")
@@ -95,3 +95,21 @@ def test_teachers_of_other_subjects_and_other_roles_are_refused(as_role, db_sess
 def test_cli_refuses_an_unknown_exam(runner, tmp_path):
     result = runner.invoke(args=["analysis", "report", "999999", str(tmp_path / "x.xlsx")])
     assert result.exit_code != 0 and "no published exam" in result.output
+
+
+def test_cli_simulate_plants_a_wrong_key_and_calibrate_writes_back(runner, db_session, make, now):
+    from app.clock import utcnow
+
+    exam_fixtures.load_bank(db_session, now)
+    exam = exam_fixtures.make_exam(db_session, utcnow())  # the command sits the exam at the real time
+    for league in ("150100", "150200"):
+        make.school(league)
+    result = runner.invoke(args=["analysis", "simulate", str(exam.id), "--students", "20"])
+    assert result.exit_code == 0, result.output
+    assert "20 attempts" in result.output and "planted wrong key: t-" in result.output
+    assert "flagged" not in result.output
+    calibrated = runner.invoke(args=["analysis", "calibrate", str(exam.id)])
+    assert calibrated.exit_code == 0, calibrated.output
+    db_session.expire_all()
+    single = db_session.scalar(select(Question).where(Question.key == "t-single"))
+    assert single.measured_difficulty is not None
