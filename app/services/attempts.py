@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, case, func, insert, select, update
+from sqlalchemy import and_, bindparam, case, exists, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
@@ -307,6 +307,45 @@ def _upsert_statement(dialect: str):
     return _UPSERTS[dialect]
 
 
+def _pg_save_statement():
+    """PostgreSQL: the four writes of a save as data-modifying CTEs in one statement → (alive, claimed).
+
+    ``att`` locks the attempt row first (only while in progress); ``claim`` advances the token's
+    sequence only if ``att`` found the attempt alive, so the token row is locked second, the order
+    finalize uses; the upsert and the receipt only happen for a claimed (token, seq).
+    """
+    if "postgresql-cte" not in _UPSERTS:
+        att = (update(_ATTEMPTS).where(_ATTEMPTS.c.id == bindparam("attempt"), _ATTEMPTS.c.state == "in_progress")
+               .values(last_seq=func.greatest(_ATTEMPTS.c.last_seq, bindparam("new_seq")))
+               .returning(_ATTEMPTS.c.id).cte("att"))
+        claim = (update(_TOKENS).where(_TOKENS.c.id == bindparam("token_id"), _TOKENS.c.last_seq < bindparam("new_seq"),
+                                       _TOKENS.c.revoked.is_(False), exists(select(att.c.id)))
+                 .values(last_seq=bindparam("new_seq")).returning(_TOKENS.c.id).cte("claim"))
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        columns = ["attempt_id", "exam_question_id", "value", "seq", "saved_at"]
+        source = select(bindparam("attempt", type_=_RESPONSES.c.attempt_id.type),
+                        bindparam("question", type_=_RESPONSES.c.exam_question_id.type),
+                        bindparam("value", type_=_RESPONSES.c.value.type),
+                        bindparam("new_seq", type_=_RESPONSES.c.seq.type),
+                        bindparam("now", type_=_RESPONSES.c.saved_at.type)).select_from(claim)
+        up = pg_insert(_RESPONSES).from_select(columns, source)
+        up = up.on_conflict_do_update(index_elements=["attempt_id", "exam_question_id"],
+                                      set_={"value": up.excluded.value, "seq": up.excluded.seq,
+                                            "saved_at": up.excluded.saved_at},
+                                      where=_RESPONSES.c.seq < up.excluded.seq).cte("up")
+        receipt = insert(_RECEIPTS).from_select(
+            ["token_id", "seq", "exam_question_id", "saved_at"],
+            select(claim.c.id, bindparam("new_seq", type_=_RECEIPTS.c.seq.type),
+                   bindparam("question", type_=_RECEIPTS.c.exam_question_id.type),
+                   bindparam("now", type_=_RECEIPTS.c.saved_at.type))).cte("receipt")
+        _UPSERTS["postgresql-cte"] = (
+            select(select(func.count()).select_from(att).scalar_subquery().label("alive"),
+                   select(func.count()).select_from(claim).scalar_subquery().label("claimed"))
+            .add_cte(up).add_cte(receipt))
+    return _UPSERTS["postgresql-cte"]
+
+
 def _clock(deadline: datetime, grace_seconds: int, state: str, now: datetime) -> dict[str, Any]:
     return {"server_time": now.isoformat(), "deadline": deadline.isoformat(),
             "remaining_seconds": timing.remaining_seconds(deadline, now), "grace_seconds": grace_seconds,
@@ -356,11 +395,18 @@ def save(session: Session, *, attempt_id: int, user: User, token: str, seq: int,
         raise AttemptError("invalid_answer", 422, "答案格式无效", f"invalid answer: {exc}") from None
     params = {"attempt": row.attempt_id, "token_id": row.token_id, "new_seq": seq, "question": question_id,
               "value": value, "now": now}
-    if not session.execute(_SAVE_ATTEMPT, params).rowcount:
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        # One round trip for the four writes (attempt, token, response, receipt), in the same lock order.
+        alive, claimed = session.execute(_pg_save_statement(), params).one()
+    else:
+        alive = session.execute(_SAVE_ATTEMPT, params).rowcount
+        claimed = alive and session.execute(_SAVE_CLAIM, params).rowcount
+    if not alive:
         attempt = session.get(Attempt, row.attempt_id)
         session.refresh(attempt)
         _check_writable(session, attempt, now)
-    if not session.execute(_SAVE_CLAIM, params).rowcount:
+    if not claimed:
         # Nothing was written yet: re-read what a concurrent request committed and answer from it.
         again = session.scalar(select(SaveReceipt).where(SaveReceipt.token_id == row.token_id, SaveReceipt.seq == seq)
                                .execution_options(populate_existing=True))
@@ -374,8 +420,9 @@ def save(session: Session, *, attempt_id: int, user: User, token: str, seq: int,
                                "this exam was opened in a newer window; continue there")
         raise AttemptError("stale_sequence", 409, "这次保存已被更新的答案取代", "a newer save already replaced this one",
                            last_seq=writer.last_seq)
-    session.execute(_upsert_statement(session.get_bind().dialect.name), params)
-    session.execute(_SAVE_RECEIPT, params)
+    if dialect != "postgresql":
+        session.execute(_upsert_statement(dialect), params)
+        session.execute(_SAVE_RECEIPT, params)
     _expire_loaded(session, Attempt, row.attempt_id)
     _expire_loaded(session, WriterToken, row.token_id)
     return SaveResult({"seq": seq, "question_id": question_id, "saved_at": now.isoformat()},
