@@ -3,4 +3,4 @@ from flask import Blueprint
 
 bp = Blueprint("bank", __name__)
 
-from app.bank import routes  # noqa: E402,F401
+from app.bank import routes, transfer  # noqa: F401
