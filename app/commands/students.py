@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import os
 from pathlib import Path
 
@@ -139,3 +140,52 @@ def slips_command(batch_id: int, school_id: int | None, room_id: int | None, bas
     db.session.commit()
     Path(out).write_bytes(pdf)
     click.echo(f"已生成 {count} 张准考证 / {count} slips written to {out} ({len(pdf)} bytes)")
+
+
+SURNAMES = "王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗"
+GIVEN = ["晓彤", "明轩", "思远", "子涵", "一鸣", "雨桐", "俊杰", "欣怡", "浩然", "梓萱"]
+MONGOLIAN = ["巴特尔", "乌云其其格", "其木格·娜仁", "孟和巴雅尔", "苏日娜", "额尔敦"]
+SUBJECTS_ZH = ["数学", "物理", "化学", "生物", "计算机"]
+
+
+@group.command("sample")
+@click.argument("out", type=click.Path(dir_okay=False))
+@click.option("--rows", type=click.IntRange(1, 20000), default=500, show_default=True)
+@click.option("--bad", type=click.IntRange(0, 100), default=0, help="故意出错的行数 / rows with a deliberate mistake")
+@click.option("--encoding", type=click.Choice(["utf-8", "gbk"]), default="gbk", show_default=True)
+@click.option("--seed", type=int, default=2026)
+@with_appcontext
+def sample_command(out: str, rows: int, bad: int, encoding: str, seed: int) -> None:
+    """Write a demonstration student file (CSV) over the existing leagues, with ``--bad`` broken rows."""
+    import random
+
+    from sqlalchemy import select
+
+    from app.domain.national_id import check_digit
+    from app.models import League
+
+    rng = random.Random(seed)
+    leagues = db.session.execute(select(League.code, League.name_zh)).all()
+    table = [list(student_file.TEMPLATE_HEADERS)]
+    for i in range(rows):
+        code, league = leagues[i % len(leagues)]
+        city = league.removesuffix("市")
+        name = rng.choice(MONGOLIAN) if rng.random() < 0.2 else rng.choice(SURNAMES) + rng.choice(GIVEN)
+        first17 = f"{code}{2009 + i % 2}{1 + i % 12:02d}{1 + i % 28:02d}{i % 1000:03d}"
+        nid = first17 + check_digit(first17) if i % 3 == 0 else ""
+        school = f"{city}{['第一中学', '第二中学', '实验中学'][i % 3]}"
+        table.append(["", name, "男" if i % 2 else "女", school, "高一" if i % 4 else "高二", league if i % 2 else code,
+                      SUBJECTS_ZH[i % 5], nid, f"第{1 + (i // 36) % 2}考场" if i % 6 == 0 else "", ""])
+    wrong_check = "0" if check_digit("15010220090101123") != "0" else "1"
+    mistakes = [(5, "盟市", "火星市"), (1, "姓名", ""), (7, "身份证号", "15010220090101123" + wrong_check),
+                (6, "学科", "天文"), (0, "准考证号", "DUP00001")]
+    for k in range(bad):
+        row = table[1 + (k * 97 + 50) % rows]
+        col, _label, value = mistakes[k % len(mistakes)]
+        row[col] = value
+        if col == 0:  # a duplicate needs two rows with the number
+            table[1 + (k * 97 + 51) % rows][0] = value
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows(table)
+    Path(out).write_bytes(buffer.getvalue().encode("gb18030" if encoding == "gbk" else "utf-8-sig"))
+    click.echo(f"已写入 {rows} 行（{bad} 行有错）/ wrote {rows} rows ({bad} with mistakes) to {out} ({encoding})")
