@@ -68,6 +68,7 @@ from app.formats.moodle_xml import (
     number_text,
     points_value,
     relocate,
+    replace_images,
     subject_issue,
     too_many,
 )
@@ -446,24 +447,20 @@ class _SheetReader:
 
     def _images(self, number: int, text: str, column: str) -> str:
         """``![alt](images/x.png)`` references resolved among the files uploaded with the sheet."""
-        if "![" not in text:
-            return text
-
-        def rewrite(match: re.Match) -> str:
-            target = match[2]
+        def rewrite(alt: str, target: str) -> str:
             name = posixpath.normpath(target.replace("\\", "/")).lstrip("/")
             data = self.files.get(name) or self.files.get(f"images/{posixpath.basename(name)}")
             if data is None:
                 self.issue(number, column, "image.missing", f"图片“{target}”不存在：请把图片与表格一同上传",
                            f'image "{target}" is missing: upload the images with the spreadsheet')
-                return match[0]
+                return f"![{alt}]({target})"
             ref = self.store.add(name, data, loc(self.where(number), column))
             if isinstance(ref, Issue):
                 self.issues.append(ref)
-                return match[0]
-            return f"![{match[1]}]({ref})"
+                return f"![{alt}]({target})"
+            return f"![{alt}]({ref})"
 
-        return re.sub(r"!\[([^\]\n]*)\]\(([^)\s]+)\)", rewrite, text)
+        return replace_images(text, rewrite)
 
 
 def _column_location(location: str) -> str:

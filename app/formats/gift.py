@@ -66,6 +66,7 @@ from app.formats.moodle_xml import (
     option_id,
     option_ids,
     points_value,
+    replace_images,
     subject_issue,
     text_to_html,
     too_many,
@@ -75,7 +76,6 @@ from app.formats.registry import ExportResult, register_exporter, register_impor
 NAME = "gift"
 MAX_GIFT_BYTES = 5_000_000
 _ESCAPABLE = "~=#{}:\\"
-_MD_IMAGE = re.compile(r"!\[([^\]\n]*)\]\(\s*<?([^\s)>]*)>?([^)\n]*)\)")
 _META = re.compile(r"\[(id|tag|points|difficulty|source|author):((?:\\\]|[^\]\x00-\x1f])+)\]")
 _DEFAULT_BLANK = "_____"
 
@@ -284,9 +284,15 @@ class _Reader:
         text = block.text
         if text.lstrip().startswith("$CATEGORY:"):
             first, _, rest = text.lstrip().partition("\n")
-            subject, parts = category_path(unescape(first[len("$CATEGORY:"):]).strip())
+            path = unescape(first[len("$CATEGORY:"):]).strip()
+            subject, parts = category_path(path)
             if subject and not self.subject:
                 self.subject = subject
+            elif subject and subject != self.subject:
+                self.notes.append(Issue(at_line(self.fname, block.first_line), "import.category_subject",
+                                        f"分类“{path}”属于 {subject}，按所选学科 {self.subject} 导入",
+                                        f'category "{path}" names {subject}; imported into the chosen subject '
+                                        f"{self.subject}"))
             self.topic = parts[-1] if parts else self.topic
             self.category_kps = ["/".join(parts)] if parts else []
             if not rest.strip():
@@ -300,23 +306,23 @@ class _Reader:
     def resolve_images(self, text: str, where: str) -> str:
         """``![alt](images/x.png)`` references rewritten to the checked, content-named images."""
 
-        def rewrite(match: re.Match) -> str:
-            target = match[2]
+        def rewrite(alt: str, target: str) -> str:
+            original = f"![{alt}]({target})"
             if target.startswith("images/") and target in self.store.images:
-                return match[0]
+                return original
             name = posixpath.normpath(target.replace("\\", "/")).lstrip("/")
             data = self.files.get(name) or self.files.get(f"images/{posixpath.basename(name)}")
             if data is None:
                 self.issue(where, "image.missing", f"图片“{target}”不存在：请把图片文件与 GIFT 文件一同上传",
                            f'image "{target}" is missing: upload the image files with the GIFT file')
-                return match[0]
+                return original
             ref = self.store.add(name, data, where)
             if isinstance(ref, Issue):
                 self.issues.append(ref)
-                return match[0]
-            return f"![{match[1]}]({ref})"
+                return original
+            return f"![{alt}]({ref})"
 
-        return _MD_IMAGE.sub(rewrite, text) if "![" in text else text
+        return replace_images(text, rewrite)
 
 
 class _Question:

@@ -62,7 +62,10 @@ MAX_XML_ELEMENTS = 100_000  # about 2,500 questions of ~40 elements; parsing sta
 MAX_ISSUES = 500  # per file; a hostile file must not produce an unbounded report
 MAX_QUESTIONS = 5_000  # per file: validating one takes ~0.3 ms, so a file stays within ~2 s
 MAX_ANSWERS = 50  # per question (a bank question has at most 12 options); more is refused unread
-MAX_MARKUP_TAGS = 100_000  # HTML tags converted per file (HTMLParser needs ~10 µs per tag)
+MAX_MARKUP_TAGS = 50_000  # HTML tags converted per file (HTMLParser needs ~10 µs per tag)
+# Every element and every HTML tag starts with "<": a file with more of them than both limits allow
+# is refused by counting bytes, before any parsing.
+MAX_XML_TAGS = 2 * MAX_XML_ELEMENTS + MAX_MARKUP_TAGS
 
 # === shared by the text formats (gift.py and excel.py import these) ===========================
 
@@ -192,11 +195,55 @@ def put_blank(stem: str, marker: str = "{{1}}") -> str:
     return f"{stem} {marker}" if stem else marker
 
 
+_IMAGE_TOKENS = re.compile(r"!\[|[\]()\s]")
+
+
+def markdown_images(text: str) -> list[tuple[int, int, str, str]]:
+    """The Markdown images ``![alt](target)`` in ``text`` as (start, end, alt, target): the alt has
+    no ``]`` or line break, the target no whitespace or ``)``. A single pass over the tokens that
+    matter (a later ``![`` restarts the alt), so any input is read in linear time; a backtracking
+    regular expression would be quadratic on ``![](aaaa…``."""
+    images: list[tuple[int, int, str, str]] = []
+    start = close = -1  # the open "![" and, once seen, its "]"
+    for token in _IMAGE_TOKENS.finditer(text):
+        pos, kind = token.start(), token[0]
+        if kind == "![" and close < 0:
+            start = pos
+        elif start < 0:
+            continue
+        elif close < 0:
+            if kind == "]":
+                close = pos
+                if not text.startswith("(", pos + 1):
+                    start = close = -1
+            elif kind in "\n\r":
+                start = -1
+        elif pos == close + 1:
+            continue  # the "(" right after "]"
+        elif kind == ")" and pos > close + 2:
+            images.append((start, pos + 1, text[start + 2:close], text[close + 2:pos]))
+            start = close = -1
+        else:  # whitespace, an empty target, or another bracket inside the target
+            start, close = (pos, -1) if kind == "![" else (-1, -1)
+    return images
+
+
+def replace_images(text: str, replace: Callable[[str, str], str]) -> str:
+    """``text`` with each Markdown image replaced by ``replace(alt, target)``."""
+    if "![" not in text:
+        return text
+    out, last = [], 0
+    for start, end, alt, target in markdown_images(text):
+        out += [text[last:start], replace(alt, target)]
+        last = end
+    return "".join(out) + text[last:]
+
+
 class MarkupBudget:
     """The HTML tags a file may ask us to convert; a file with more is refused, not parsed slowly."""
 
-    def __init__(self, limit: int = MAX_MARKUP_TAGS) -> None:
-        self.left = limit
+    def __init__(self) -> None:
+        self.left = MAX_MARKUP_TAGS
 
     def spend(self, fragment: str, where: str, issues: list[Issue]) -> bool:
         """Count the tags of ``fragment``; False (and one issue, the first time) once the file has
@@ -480,7 +527,6 @@ def html_to_text(fragment: str, image: ImageResolver | None = None) -> str:
 
 # --- the bank's text → HTML ------------------------------------------------------------------
 
-_MD_IMAGE = re.compile(r"!\[([^\]\n]*)\]\((images/[^)\s]+)\)")
 _BOLD_MD = re.compile(r"\*\*(?=\S)(.+?)(?<=\S)\*\*", re.DOTALL)
 _ITAL_MD = re.compile(r"(?<![\\*])\*(?=[^\s*])([^*\n]*?[^\s*\\]|[^\s*\\])\*(?!\*)")
 
@@ -497,6 +543,8 @@ def _inline_html(text: str, image_src: Callable[[str], str]) -> str:
     out: list[str] = []
     plain_start = i = 0
     n = len(text)
+    images = {start: (end, alt, target) for start, end, alt, target in markdown_images(text)
+              if target.startswith("images/")}
 
     def flush(upto: int) -> None:
         if upto > plain_start:
@@ -521,11 +569,9 @@ def _inline_html(text: str, image_src: Callable[[str], str]) -> str:
             end = text.find("`", i + 1)
             if end > i:
                 span = (end + 1, f"<code>{escape(text[i + 1:end], quote=False)}</code>")
-        elif ch == "!":
-            match = _MD_IMAGE.match(text, i)
-            if match:
-                alt = escape(match[1])
-                span = (match.end(), f'<img src="{escape(image_src(match[2]))}" alt="{alt}">')
+        elif ch == "!" and i in images:
+            end, alt, target = images[i]
+            span = (end, f'<img src="{escape(image_src(target))}" alt="{escape(alt)}">')
         if span is None:
             i += 1
             continue
@@ -626,6 +672,12 @@ def read_xml(fname: str, data: bytes) -> tuple[ET.Element | None, dict[ET.Elemen
                                f"文件过大：{len(data) / 1e6:.1f} MB，上限 {MAX_XML_BYTES // 1_000_000} MB",
                                f"file too large: {len(data) / 1e6:.1f} MB, the limit is "
                                f"{MAX_XML_BYTES // 1_000_000} MB")
+    tags = data.count(b"<")
+    if tags > MAX_XML_TAGS:
+        return None, {}, Issue(fname, "xml.too_many_elements",
+                               f"XML 标签过多（{tags:,} 个，上限 {MAX_XML_TAGS:,}）：请把题库拆成几个文件",
+                               f"too many XML tags ({tags:,}, at most {MAX_XML_TAGS:,}): split the bank into "
+                               "several files")
     builder = _LineTreeBuilder()
     parser = DefusedXMLParser(target=builder, forbid_dtd=True, forbid_entities=True, forbid_external=True)
     builder.parser = parser
@@ -769,6 +821,10 @@ class _QuestionReader:
         subject, parts = category_path(text)
         if subject and not self.subject:
             self.subject = subject
+        elif subject and subject != self.subject:
+            self.note(at_line(self.fname, self.lines.get(el)), "import.category_subject",
+                      f"分类“{text}”属于 {subject}，按所选学科 {self.subject} 导入",
+                      f'category "{text}" names {subject}; imported into the chosen subject {self.subject}')
         if parts:
             self.topic = parts[-1]
             self.category_kps = ["/".join(parts)]

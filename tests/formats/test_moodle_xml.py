@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from PIL import Image
 
 from app.domain.images import content_hash_name
 from app.domain.questions import ParsedBank, canonical, validate_question
-from app.formats.moodle_xml import html_to_text, text_to_html
+from app.formats.moodle_xml import html_to_text, markdown_images, text_to_html
 from app.formats.registry import EXPORTERS, IMPORTERS
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "moodle"
@@ -129,9 +130,11 @@ def test_essay_rubric_script_dropped_and_description_skipped(physics):
     assert "line 121" in description.location
 
 
-def test_given_subject_wins_and_prefixes_generated_keys():
-    bank = load("physics_mixed.xml", subject="physics")
-    assert bank.issues == [] and {q["subject"] for q in bank.questions} == {"physics"}
+def test_given_subject_wins_over_the_category_with_a_note():
+    bank = load("physics_mixed.xml", subject="biology")
+    assert bank.issues == [] and {q["subject"] for q in bank.questions} == {"biology"}
+    assert "import.category_subject" in codes(bank.notes)
+    assert bank.questions[1]["key"] == "biology-vectors"  # generated keys take the chosen subject
 
 
 # --- errors: all listed, located, nothing imported ---------------------------------------------
@@ -221,6 +224,24 @@ def test_external_images_are_never_fetched():
 
 
 # --- HTML <-> text ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text, found", [
+    ("![图](images/a.png)", [("图", "images/a.png")]),
+    ("前 ![a](images/x y.png) ![b](images/y.svg) 后", [("b", "images/y.svg")]),
+    ("![![x](images/z.png)", [("x", "images/z.png")]),
+    ("![a\nb](images/x.png) ![a]\n(images/x.png) ![a](images/x.png", []),
+    ("![](images/x.png)![c](d)", [("", "images/x.png"), ("c", "d")]),
+])
+def test_markdown_images(text, found):
+    assert [(alt, target) for _s, _e, alt, target in markdown_images(text)] == found
+
+
+@pytest.mark.parametrize("text", ["![" * 200_000, "![](" + "a" * 1_000_000, "![a](" * 200_000, "![a]" * 200_000])
+def test_markdown_images_is_linear_where_a_regex_would_backtrack(text):
+    started = time.perf_counter()
+    assert markdown_images(text) == []
+    assert time.perf_counter() - started < 2.0
+
 
 @pytest.mark.parametrize("html, text", [
     ("<p>a</p><p>b</p>", "a\n\nb"),
