@@ -13,11 +13,13 @@ ignored), in any order:
 答案       required. 单选/多选: letters ``B``, ``ABC``, ``A,B``, ``A、C``, ``A，C``;
            判断: 正确/错误, 对/错, T/F, √/×, TRUE/FALSE; 填空: blanks separated by ``|``, the
            accepted answers of one blank by ``;`` or ``；``; a blank that is just a number,
-           ``9.8``, ``9.8±0.1``, ``9.8±1%`` (relative), optionally followed by a space and a unit
-           (``9.8±0.1 m/s^2``), is a numeric blank; 排序: the items' letters in the correct order
+           ``9.8``, ``9.8±0.1``, ``9.8±1%`` (relative: the % right after the tolerance),
+           optionally followed by a space and a unit (``9.8±0.1 m/s^2``, ``50±0.5 %``), is a
+           numeric blank; 排序: the items' letters in the correct order
            (``CAB`` or ``C,A,B``); 匹配: leave empty; 简答: the reference answer
 解析       the explanation;  分值: points;  难度: 1–5 (or 容易/较易/中等/较难/困难);
-知识点     knowledge points (paths like 力学/运动学), several separated by ``;`` ``，`` or ``、``
+知识点     knowledge points (paths like 力学/运动学), several separated by ``;`` or ``；`` (a name
+           may itself contain ``、`` or ``，``)
 专题       optional: the topic (default: the file name without .xlsx)
 编号/键    optional: the question key (re-importing updates by key); without it the key is the
            subject and the first 8 hex digits of the SHA-1 of the stem (``physics-1a2b3c4d``)
@@ -106,7 +108,8 @@ _TRUTH = {"正确": True, "错误": False, "对": True, "错": False, "T": True,
           "是": True, "否": False, "X": False}
 _DIFFICULTY_WORDS = {"容易": 1, "易": 1, "较易": 2, "中等": 3, "中": 3, "适中": 3, "较难": 4, "困难": 5, "难": 5}
 _NUMBER = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d{1,3})?"
-_NUMERIC_BLANK = re.compile(rf"({_NUMBER})(?:\s*(?:±|\+-|\+/-)\s*({_NUMBER})\s*(%)?)?(?:\s+(\S.{{0,49}}))?")
+# value, then ±tolerance (a % right after it makes it relative), then a space and the unit.
+_NUMERIC_BLANK = re.compile(rf"({_NUMBER})(?:\s*(?:±|\+-|\+/-)\s*({_NUMBER})(%)?)?(?:\s+(\S.{{0,49}}))?")
 _UNDERSCORES = re.compile(r"_{3,}|＿{2,}")
 _FIELD_COLUMNS = {"stem": "题干", "points": "分值", "difficulty": "难度", "knowledge_points": "知识点",
                   "explanation": "解析", "answer": "答案", "blanks": "答案", "reference_answer": "答案",
@@ -342,7 +345,7 @@ class _SheetReader:
                            f'difficulty "{difficulty}" must be 1–5 or 容易/较易/中等/较难/困难')
             else:
                 q["difficulty"] = points_value(level)
-        kps = [k.strip() for k in re.split(r"[;；,，、\n]", self.get(values, "知识点")) if k.strip()]
+        kps = [k.strip() for k in re.split(r"[;；\n]", self.get(values, "知识点")) if k.strip()]
         if kps:
             q["knowledge_points"] = kps
         for column, name in (("解析", "explanation"), ("来源", "source"), ("作者", "author"), ("专题", "topic")):
@@ -551,12 +554,12 @@ _GUIDE = [
                    "匹配题：每格一对“左项=右项”，同一右项可出现多次；只写右项（不含 =）表示干扰项。"
                    "注意：单元格不要以 = 开头，否则 Excel 会当作公式。")),
     ("答案", ("单选：B；多选：ABC、A,C 或 A、C；判断：正确/错误、对/错、T/F、√/×；"
-             "填空：多个空用 | 分隔，同一空的多个可接受答案用 ; 分隔，数值写 9.8 或 9.8±0.1（或 9.8±1%），"
-             "可空一格后写单位，如 9.8±0.1 m/s^2；排序：按正确顺序写字母，如 CAB；匹配：留空；简答：参考答案。")),
+             "填空：多个空用 | 分隔，同一空的多个可接受答案用 ; 分隔，数值写 9.8 或 9.8±0.1（或相对误差 9.8±1%），"
+             "可空一格后写单位，如 9.8±0.1 m/s^2、50±0.5 %；排序：按正确顺序写字母，如 CAB；匹配：留空；简答：参考答案。")),
     ("解析", "可选。答题后或成绩公布后向学生展示。"),
     ("分值", "必填。大于 0 的数字。"),
     ("难度", "可选。1（容易）到 5（困难），也可写 容易/较易/中等/较难/困难。"),
-    ("知识点", "可选。用 / 分级，如 力学/运动学；多个知识点用 ; 或 、 分隔。"),
+    ("知识点", "可选。用 / 分级，如 力学/运动学；多个知识点用 ; 分隔。"),
     ("专题", "可选。题目所属专题；不填则为文件名。"),
     ("评分标准", "可选。简答题的评分标准。"),
     ("来源、作者", "可选。"),

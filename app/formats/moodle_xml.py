@@ -14,20 +14,24 @@ Reading (Moodle's documented XML format, one ``<quiz>`` of ``<question type=...>
 * essay → ``short_answer`` (``graderinfo`` → ``rubric``; a grader info written by our exporter as
   【参考答案】…【评分标准】… gives back both fields; ``responsetemplate`` is ignored);
 * description and random → skipped with a note; category → the topic (last path segment) and the
-  default knowledge point (the path) of the questions that follow; ``<tags>`` → knowledge points;
+  default knowledge point (the path) of the questions that follow; ``<tags>`` → knowledge points,
+  except tags ``难度:3``, ``来源:…``, ``作者:…`` (Moodle has no such fields; our exporter writes them);
 * ``idnumber`` → key, else a slug of the subject and ``name``; ``defaultgrade`` → points;
   ``generalfeedback`` → explanation;
 * HTML texts become the bank's Markdown-like text (html_to_text); ``<file encoding="base64">``
   images referenced as ``@@PLUGINFILE@@/name`` are checked and stored as ``images/<content hash>``.
 
 The file is parsed with defusedxml with DTDs forbidden (so no entity of any kind, internal or
-external, is ever expanded) after a size check. Everything is validated before anything is
-returned: any issue means an empty bank and the full list of located issues.
+external, is ever expanded) after cheap checks: at most 50 MB, and no more ``<`` than the element
+and markup limits allow; while parsing, at most 64 levels and 100,000 elements; at most 50,000
+HTML tags converted per file. Everything is validated before anything is returned: any issue means
+an empty bank and the full list of located issues.
 
 Writing: single, multiple, true_false, fill_blank with one blank, matching and short_answer. Not
 expressible in Moodle XML (reported per question): ordering, material groups, fill-in with several
-blanks. Difficulty, source and author are not carried (Moodle has no such fields); a relative
-tolerance is written as the equal absolute one.
+blanks, images inside matching options. Option, prompt and item ids are not carried (Moodle has
+none): an import numbers options a, b, c … and prompts p1, p2 … in document order, and images get
+content-hash names. A relative tolerance is written as the equal absolute one.
 
 The text conversion and the key/id helpers at the top are shared with gift.py and excel.py.
 """
@@ -318,8 +322,9 @@ def accept(q: dict, where: str, issues: list[Issue], questions: list[dict]) -> N
 # --- HTML → the bank's Markdown-like text ---------------------------------------------------
 
 # Private-use stand-ins while converting; removed from the input first so none can be forged.
-_PARA, _BR, _BOLD, _ITAL, _RAW_OPEN, _RAW_CLOSE = "\ue020", "\ue021", "\ue022", "\ue023", "\ue024", "\ue025"
-_SENTINELS = {ord(c): None for c in (_PARA, _BR, _BOLD, _ITAL, _RAW_OPEN, _RAW_CLOSE)}
+_PARA, _BR, _BOLD, _ITAL, _RAW_OPEN, _RAW_CLOSE, _FENCE = (
+    "\ue020", "\ue021", "\ue022", "\ue023", "\ue024", "\ue025", "\ue026")
+_SENTINELS = {ord(c): None for c in (_PARA, _BR, _BOLD, _ITAL, _RAW_OPEN, _RAW_CLOSE, _FENCE)}
 _SKIP_CONTENT = {"script", "style", "head", "title", "template", "iframe", "object", "embed",
                  "noscript", "svg", "math", "textarea", "select", "audio", "video", "canvas"}
 _BLOCKS = {"p", "div", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "blockquote", "table",
@@ -341,6 +346,7 @@ class _HtmlToText(HTMLParser):
         self.out: list[str] = []
         self.skip = 0  # depth inside elements whose content is dropped
         self.pre = 0
+        self.pre_open = -1  # where the current fence's opening line is in out
         self.marks: list[tuple[str, int]] = []  # open sub/sup/b/i/code and where they began
         self.open_count: dict[str, int] = {}
 
@@ -362,12 +368,22 @@ class _HtmlToText(HTMLParser):
             self.out.append(_BR)
         elif tag == "pre":
             self.pre += 1
-            self.out.append(_PARA + _RAW_OPEN + "```\n")
+            self.pre_open = len(self.out)
+            self.out.append(_FENCE + _RAW_OPEN + "```\n")
+            self._language(attrs)
         elif tag == "img":
             self._image(dict(attrs))
+        elif tag == "code" and self.pre:
+            self._language(attrs)
         elif tag in ("b", "strong", "i", "em", "sub", "sup", "code", "tt") and len(self.marks) < _MAX_MARKS:
             self.marks.append((tag, len(self.out)))
             self.open_count[tag] = self.open_count.get(tag, 0) + 1
+
+    def _language(self, attrs: list[tuple[str, str | None]]) -> None:
+        """A ``class="language-x"`` on <pre> or its <code> names the fence's language."""
+        match = _LANGUAGE.search(dict(attrs).get("class") or "")
+        if match and self.pre_open == len(self.out) - 1:
+            self.out[self.pre_open] = _FENCE + _RAW_OPEN + f"```{match[1]}\n"
 
     def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in ("br", "img", "hr"):
@@ -383,7 +399,8 @@ class _HtmlToText(HTMLParser):
             self.out.append(_PARA)
         elif tag == "pre" and self.pre:
             self.pre -= 1
-            self.out.append("\n```" + _RAW_CLOSE + _PARA)
+            self.pre_open = -1
+            self.out.append("\n```" + _RAW_CLOSE + _FENCE)
         elif self.open_count.get(tag):
             while self.marks:
                 open_tag, start = self.marks.pop()
@@ -435,7 +452,8 @@ class _HtmlToText(HTMLParser):
             self.out.append(_HTML_SPACE.sub(" ", data.replace("\xa0", " ")))
 
 
-_SENTINELS_CHARS = (_PARA, _BR, _BOLD, _ITAL, _RAW_OPEN, _RAW_CLOSE)
+_SENTINELS_CHARS = (_PARA, _BR, _BOLD, _ITAL, _RAW_OPEN, _RAW_CLOSE, _FENCE)
+_LANGUAGE = re.compile(r"(?:^|\s)language-([a-z0-9_+#-]{1,24})(?:\s|$)")
 
 
 def _convert_math_and_escape(text: str) -> str:
@@ -513,14 +531,15 @@ def html_to_text(fragment: str, image: ImageResolver | None = None) -> str:
         parser.out.append("\n```" + _RAW_CLOSE)
     text = _convert_math_and_escape("".join(parser.out))
     text = text.replace(_BOLD, "**").replace(_ITAL, "*")
-    # Spaces around line breaks go; a paragraph or two breaks make one blank line.
-    pieces = re.split(r"([\ue020\ue021][ \ue020\ue021]*)", text)
+    # Spaces around line breaks go; a paragraph or two breaks make one blank line; a code fence
+    # stands on its own lines (a fence needs no blank line around it).
+    pieces = re.split(r"([\ue020\ue021\ue026][ \ue020\ue021\ue026]*)", text)
     for k in range(0, len(pieces), 2):
         piece = pieces[k].rstrip(" ") if k + 1 < len(pieces) else pieces[k]
         pieces[k] = piece.lstrip(" ") if k else piece
     for k in range(1, len(pieces), 2):
         breaks = pieces[k].replace(" ", "")
-        pieces[k] = "\n\n" if _PARA in breaks or len(breaks) > 1 else "\n"
+        pieces[k] = "\n" if _FENCE in breaks else "\n\n" if _PARA in breaks or len(breaks) > 1 else "\n"
     text = "".join(pieces)
     return "\n".join(line.rstrip() for line in text.split("\n")).strip()
 
@@ -604,8 +623,10 @@ def text_to_html(text: str, image_src: Callable[[str], str] = lambda ref: ref) -
             close = next((j for j in range(i + 1, len(lines)) if lines[j].startswith("```")), None)
             if close is not None:
                 end_para()
-                code = "\n".join(lines[i + 1:close])
-                blocks.append(f"<pre>{escape(code, quote=False)}</pre>")
+                code = escape("\n".join(lines[i + 1:close]), quote=False)
+                language = _LANGUAGE.search("language-" + lines[i][3:].strip())
+                attrs = f' class="language-{language[1]}"' if language else ""
+                blocks.append(f"<pre><code{attrs}>{code}</code></pre>")
                 i = close + 1
                 continue
         para.append(lines[i])
@@ -876,7 +897,18 @@ class _QuestionReader:
         if explanation:
             q["explanation"] = explanation
         tags = [" ".join((t.findtext("text") or "").split()) for t in el.findall("tags/tag")]
-        kps = [t for t in tags if t] or list(self.category_kps)
+        kps = []
+        for tag in filter(None, tags):
+            name, colon, value = tag.partition(":")
+            field = _META_TAGS.get(name.strip().casefold()) if colon else None
+            if field == "difficulty":
+                level = finite_number(value)
+                q["difficulty"] = points_value(level) if level is not None else value
+            elif field:
+                q[field] = value.strip()
+            else:
+                kps.append(tag)
+        kps = kps or list(self.category_kps)
         if kps:
             q["knowledge_points"] = kps
         before = len(self.issues)
@@ -1041,6 +1073,9 @@ class _QuestionReader:
                        "an essay needs a reference answer: fill in its information for graders (graderinfo)")
 
 
+# Moodle has no difficulty, source or author: they travel as tags "难度:3", "来源:…", "作者:…".
+_META_TAGS = {"难度": "difficulty", "difficulty": "difficulty", "来源": "source", "source": "source",
+              "作者": "author", "author": "author"}
 _TRUTH = {"true": True, "false": False, "正确": True, "错误": False, "对": True, "错": False}
 _HANDLERS: dict[str, Callable[[_QuestionReader, ET.Element, dict, str], None]] = {
     "multichoice": _QuestionReader.multichoice, "truefalse": _QuestionReader.truefalse,
@@ -1232,10 +1267,12 @@ def _question_el(q: dict, images: dict[str, bytes]) -> tuple[ET.Element | None, 
             info = f"【参考答案】\n\n{q['reference_answer']}" + (f"\n\n【评分标准】\n\n{info}" if info else "")
         writer.text_el(el, "graderinfo", info)
         writer.text_el(el, "responsetemplate", "")
-    if q.get("knowledge_points"):
-        tags = _sub(el, "tags")
-        for kp in q["knowledge_points"]:
-            _sub(_sub(tags, "tag"), "text", kp)
+    tags = _sub(el, "tags")
+    for kp in q.get("knowledge_points", []):
+        _sub(_sub(tags, "tag"), "text", kp)
+    for label, name in (("难度", "difficulty"), ("来源", "source"), ("作者", "author")):
+        if q.get(name) not in (None, ""):
+            _sub(_sub(tags, "tag"), "text", f"{label}:{number_text(q[name]) if name == 'difficulty' else q[name]}")
     return el, writer.missing
 
 

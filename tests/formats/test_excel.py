@@ -143,12 +143,13 @@ def test_header_rules():
 
 
 def test_numeric_blank_notation():
-    bank = parse_rows([["填空题", "$g$ = ___，$c$ = ___，年份 ___，化学式 ___", "", "", "", "",
-                        "9.8±0.1 m/s^2 | 3e8±1% | 2024年 | 2H2O", 4]])
+    bank = parse_rows([["填空题", "$g$ = ___，$c$ = ___，产率 ___，年份 ___，化学式 ___", "", "", "", "",
+                        "9.8±0.1 m/s^2 | 3e8±1% | 50±0.5 % | 2024年 | 2H2O", 4]])
     assert bank.issues == []
     assert bank.questions[0]["blanks"] == [
         {"numeric": {"value": 9.8, "tolerance": 0.1}, "unit": "m/s^2"},
         {"numeric": {"value": 3e8, "rel_tolerance": 0.01}, "unit": ""},
+        {"numeric": {"value": 50.0, "tolerance": 0.5}, "unit": "%"},  # a unit %, not a relative tolerance
         {"answers": ["2024年"], "case_sensitive": False},  # no space before the unit: a text answer
         {"answers": ["2H2O"], "case_sensitive": False}]
 
@@ -212,7 +213,8 @@ def test_template_has_the_columns_and_a_guide_sheet():
 
 
 def every_expressible_type() -> list[dict]:
-    base = {"subject": "cs", "topic": "算法", "points": 2, "difficulty": 3, "knowledge_points": ["算法/排序", "数据结构"],
+    base = {"subject": "cs", "topic": "算法", "points": 2, "difficulty": 3,
+            "knowledge_points": ["算法/排序", "数据结构", "数制与编码/原码、反码与补码"],
             "explanation": "见教材。", "source": "原创", "author": "示例教师"}
     questions = [
         dict(base, key="cs-1", type="single", stem="=SUM(A1:A2) 是公式吗？",  # a formula-looking stem stays text
@@ -221,10 +223,11 @@ def every_expressible_type() -> list[dict]:
              options=[{"id": "a", "text": "冒泡排序"}, {"id": "b", "text": "快速排序"}, {"id": "c", "text": "归并排序"}],
              answer=["a", "c"]),
         dict(base, key="cs-3", type="true_false", stem="TCP 是面向连接的。", answer=True),
-        dict(base, key="cs-4", type="fill_blank", stem="二进制 $1010_2$ = {{1}}，$2^{10}$ = {{2}}，后缀 {{3}}",
+        dict(base, key="cs-4", type="fill_blank", stem="二进制 $1010_2$ = {{1}}，$2^{10}$ = {{2}}，后缀 {{3}}，占比 {{4}}",
              blanks=[{"answers": ["10", "十"], "case_sensitive": False},
                      {"numeric": {"value": 1024.0, "tolerance": 0.0}, "unit": ""},
-                     {"numeric": {"value": 1.5, "rel_tolerance": 0.02}, "unit": "KB"}]),
+                     {"numeric": {"value": 1.5, "rel_tolerance": 0.02}, "unit": "KB"},
+                     {"numeric": {"value": 99.5, "tolerance": 0.5}, "unit": "%"}]),
         dict(base, key="cs-5", type="ordering", stem="将步骤排序",
              items=[{"id": "a", "text": "编译"}, {"id": "b", "text": "编写"}, {"id": "c", "text": "运行"}],
              answer=["b", "a", "c"]),

@@ -262,7 +262,8 @@ def test_html_to_text(html, text):
 @pytest.mark.parametrize("text", [
     "一段\n\n第二段，含 $x^2$ 与 $$\\frac{1}{2}$$",
     "**粗体** 与 *斜体* 与 5 \\* 3",
-    "```\ncode *x*\n  indented\n```\n\n后文",
+    "```\ncode *x*\n  indented\n```\n后文",
+    "程序：\n```cpp\nint a = 7 / 2;\ncout << a;\n```",
     "![图](images/abc.png) 与 `inline <b>`",
     "H$_{2}$O 与 \\ce{H2SO4}",
 ])
@@ -280,8 +281,8 @@ def test_html_to_text_never_raises(fragment):
 
 def every_expressible_type() -> tuple[list[dict], dict[str, bytes]]:
     image = "images/" + content_hash_name(png(), "image/png")  # as an import names it
-    base = {"subject": "math", "topic": "函数", "points": 2, "difficulty": 3, "knowledge_points": ["函数/性质"],
-            "explanation": "由 $f'(x)>0$ 知单调递增。", "source": "", "author": ""}
+    base = {"subject": "math", "topic": "函数", "points": 2, "difficulty": 4, "knowledge_points": ["函数/性质"],
+            "explanation": "由 $f'(x)>0$ 知单调递增。", "source": "原创 2026", "author": "示例教师"}
     questions = [
         dict(base, key="m-single", type="single", stem=f"函数 $y=x^3$ 的图像是\n\n![图像]({image})",
              options=[{"id": "a", "text": "直线"}, {"id": "b", "text": "**曲线** $x^{3}$"}], answer="b", points=4),
@@ -335,6 +336,17 @@ def test_what_moodle_cannot_express_is_reported_per_question():
         ("m-order", "export.not_expressible"), ("m-group", "export.not_expressible"), ("m-two", "export.not_expressible")]
     assert len(fromstring(result.files["math.xml"]).findall("question[@type='category']")) == 1
     assert len(MOODLE.parse(result.files, subject="math").questions) == len(questions)
+
+
+def test_difficulty_source_and_author_travel_as_tags():
+    questions, images = every_expressible_type()
+    root = fromstring(EXPORT.export(questions[:1], images, subject="math").files["math.xml"])
+    assert [t.text for t in root.iter("text") if t.text and ":" in t.text and len(t.text) < 20] == [
+        "难度:4", "来源:原创 2026", "作者:示例教师"]
+    plain = parse_xml('<question type="truefalse"><name><text>n</text></name><questiontext><text>x</text></questiontext>'
+                      '<answer fraction="100"><text>true</text></answer><tags><tag><text>difficulty:5</text></tag>'
+                      "<tag><text>代数/方程</text></tag></tags></question>")
+    assert plain.questions[0]["difficulty"] == 5 and plain.questions[0]["knowledge_points"] == ["代数/方程"]
 
 
 def test_exported_multiple_choice_fractions_are_moodle_grades():
