@@ -178,9 +178,12 @@ def main(argv: list[str] | None = None) -> int:
         if exam is None:
             print("没有开放的考试 / no open exam", flush=True)
             return 1
+        exam_id, title = exam.id, exam.title
         ids = ensure_students(db.session, exam, args.n, now=start, password_hash=hash_password(os.urandom(8).hex()))
-        print(f"{start.isoformat()} simulating {len(ids)} students on exam {exam.id} {exam.title}", flush=True)
-        factory = sessionmaker(bind=db.engine)
+        # Hold no transaction in this thread: on SQLite an open one would keep the write lock from the students.
+        db.session.remove()
+        print(f"{start.isoformat()} simulating {len(ids)} students on exam {exam_id} {title}", flush=True)
+        factory = sessionmaker(bind=db.engine, expire_on_commit=False)
         outcomes: dict[str, int] = {}
         lock = threading.Lock()
 
@@ -189,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(message, flush=True)
 
         def run(uid: int) -> None:
-            result = sit(factory, exam.id, uid, minutes=args.minutes, log=log)
+            result = sit(factory, exam_id, uid, minutes=args.minutes, log=log)
             with lock:
                 outcomes[result] = outcomes.get(result, 0) + 1
 

@@ -1,0 +1,59 @@
+"""The live monitor in Chromium: filled by monitor.js from the JSON endpoint and updated without a reload."""
+from __future__ import annotations
+
+import pytest
+expect = pytest.importorskip("playwright.sync_api").expect
+from sqlalchemy import select
+
+from app.clock import utcnow
+from app.commands.demo import DEMO_PASSWORD
+from tests.browser.conftest import ui_login
+
+pytestmark = pytest.mark.browser
+
+
+def _start(live_app, exam_title: str, exam_number: str) -> None:
+    from app.extensions import db
+    from app.models import Exam, User
+    from app.services import attempts
+    from app.services.attempts import Client
+
+    with live_app.app_context():
+        exam = db.session.scalar(select(Exam).where(Exam.title == exam_title))
+        user = db.session.scalar(select(User).where(User.login_name == exam_number))
+        attempts.accept_pledge(db.session, exam=exam, user=user, now=utcnow(), client=Client())
+        attempts.start(db.session, exam=exam, user=user, now=utcnow(), client=Client())
+        db.session.commit()
+
+
+def test_monitor_updates_itself_without_a_reload(page, live_app, live_server):
+    from app.extensions import db
+    from app.models import StudentProfile
+    from tests import exam_fixtures as fx
+    from tests.factories import Factory
+
+    with live_app.app_context():
+        now = utcnow()
+        fx.load_bank(db.session, now, subject="physics")
+        exam = fx.make_exam(db.session, now, subject="physics", title="监控浏览器测试")
+        factory = Factory(db.session, live_app.config)
+        factory.student(subject="physics", exam_number="BRMON0001", name="乌云其其格")
+        factory.student(subject="physics", exam_number="BRMON0002", name="巴特尔")
+        db.session.commit()
+        exam_id = exam.id
+        assert db.session.scalar(select(StudentProfile).where(StudentProfile.exam_number == "BRMON0002")) is not None
+    _start(live_app, "监控浏览器测试", "BRMON0001")
+    errors = []
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    ui_login(page, live_server, "admin", DEMO_PASSWORD)
+    page.wait_for_url(f"{live_server}/admin/")
+    page.goto(f"{live_server}/ops/monitor/{exam_id}")
+    in_progress = page.locator('[data-total="in_progress"]')
+    expect(in_progress).to_have_text("1")
+    assert "乌云其其格" in page.locator("#monitor-students").inner_text()
+    page.evaluate("window.__notReloaded = true")
+    _start(live_app, "监控浏览器测试", "BRMON0002")
+    expect(in_progress).to_have_text("2", timeout=20000)
+    assert page.evaluate("window.__notReloaded") is True  # the same page, updated by polling
+    assert in_progress.inner_text() == "2"
+    assert not [e for e in errors if "Content Security Policy" in e]
