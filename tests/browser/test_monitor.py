@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import pytest
-expect = pytest.importorskip("playwright.sync_api").expect
 from sqlalchemy import select
 
 from app.clock import utcnow
 from app.commands.demo import DEMO_PASSWORD
 from tests.browser.conftest import ui_login
+
+expect = pytest.importorskip("playwright.sync_api").expect
 
 pytestmark = pytest.mark.browser
 
