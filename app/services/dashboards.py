@@ -64,5 +64,9 @@ def teacher_summary(session: Session, user: User) -> dict:
 
 
 def proctor_summary(session: Session, user: User) -> dict:
-    """A proctor's rooms (rooms arrive with exam-day operations)."""
-    return {"rooms": []}
+    """A proctor's rooms (with their schools), for the proctor's home page."""
+    from app.models import Room, room_proctors
+
+    rooms = session.scalars(select(Room).join(room_proctors, room_proctors.c.room_id == Room.id)
+                            .where(room_proctors.c.user_id == user.id).order_by(Room.name)).all()
+    return {"rooms": list(rooms)}

@@ -295,3 +295,16 @@ def test_each_audited_action_leaves_an_entry(app, as_role, make, db_session, now
     after = db_session.scalar(select(func.count()).select_from(AuditEntry).where(AuditEntry.action == action,
                                                                                  AuditEntry.actor_id == admin.id))
     assert after == before + 1, action
+
+
+def test_proctor_home_and_admin_dashboard_link_to_exam_day_pages(as_role, db_session, make, now):
+    client, proctor = as_role("proctor")
+    school = make.school("150100", "链接测试中学")
+    room = rooms.create_room(db_session, school, name="链接考场", seats=3, actor=A, now=now)
+    rooms.set_proctors(db_session, room, [proctor.id], actor=A, now=now)
+    db_session.flush()
+    home = client.get("/home").get_data(as_text=True)
+    assert f"/ops/rooms/{room.id}" in home and "链接考场" in home
+    admin, _ = as_role("admin")
+    dashboard = admin.get("/admin/").get_data(as_text=True)
+    assert "/ops/import" in dashboard and "/ops/monitor" in dashboard
