@@ -60,7 +60,7 @@ TYPE_FIELDS: dict[str, tuple[str, ...]] = {
 }
 
 # Markdown image targets: ![alt](target "title") and ![alt](<target>).
-_MD_IMAGE = re.compile(r"!\[[^\]\n]*\]\(\s*<?([^\s)>]*)>?[^)\n]*\)")
+_MD_IMAGE = re.compile(r"!\[[^\]\n]*+\]\(\s*+<?([^\s)>]*+)>?[^)\n]*+\)")  # possessive: linear on hostile input
 _IMAGE_PATH = re.compile(r"images/[^\s\\?#:\x00-\x1f\x7f]+")  # as app/domain/richtext.py accepts
 # "HTML with script": script-capable elements, on…= event attributes inside a tag, script URLs
 # (looked for after decoding entities and removing whitespace, as browsers do in URLs).
