@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 from flask import current_app
 from flask.cli import with_appcontext
+from sqlalchemy.exc import SQLAlchemyError
 
 from app.clock import utcnow
 from app.commands.context import cli_actor, fail
@@ -87,7 +88,7 @@ def import_command(path: str, dry_run: bool, encoding: str | None, pattern: str,
         result = student_import.execute(db.session, plan, options, actor=cli_actor(), now=utcnow(),
                                         id_keys=_id_keys(), hash_params=_hash_params(),
                                         secret_key=current_app.config["SECRET_KEY"], progress=progress)
-    except Exception as exc:
+    except (SQLAlchemyError, ValueError) as exc:
         db.session.rollback()
         fail(f"导入失败，未写入任何内容：{exc}", f"import failed, nothing written: {exc}")
     batch = db.session.get(credentials.CredentialBatch, result["batch_id"])

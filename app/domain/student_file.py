@@ -83,11 +83,11 @@ class Issue:
     en: str
 
     @property
-    def field_zh(self) -> str:  # noqa: D102
+    def field_zh(self) -> str:
         return FIELD_LABELS.get(self.field, (self.field, self.field))[0]
 
     @property
-    def field_en(self) -> str:  # noqa: D102
+    def field_en(self) -> str:
         return FIELD_LABELS.get(self.field, (self.field, self.field))[1]
 
 
@@ -134,7 +134,7 @@ class ParseResult:
     total_rows: int = 0
 
     @property
-    def ok(self) -> bool:  # noqa: D102
+    def ok(self) -> bool:
         return not self.issues
 
 
@@ -212,7 +212,7 @@ def read_table(data: bytes, filename: str, encoding: str | None = None) -> tuple
 
         try:
             book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-        except Exception:  # openpyxl raises many kinds for malformed workbooks
+        except Exception:  # noqa: BLE001  (openpyxl raises many kinds for malformed workbooks)
             raise FileRefused("not_xlsx", "无法读取 XLSX 工作簿", "the XLSX workbook cannot be read") from None
         sheet = book.worksheets[0]
         rows = []
@@ -315,8 +315,8 @@ def parse(table: list[list[str]], ref: Reference, *,
         result.total_rows += 1
         before = len(result.issues)
 
-        def bad(name: str, code: str, zh: str, en: str) -> None:
-            result.issues.append(Issue(offset, name, code, zh, en))
+        def bad(name: str, code: str, zh: str, en: str, row: int = offset) -> None:
+            result.issues.append(Issue(row, name, code, zh, en))
 
         raw_name = get(cells, "name")
         name = people.normalize_name(raw_name)

@@ -3,4 +3,4 @@ from flask import Blueprint
 
 bp = Blueprint("ops", __name__)
 
-from app.ops import importing, live, rooms, routes  # noqa: E402,F401
+from app.ops import importing, live, rooms, routes  # noqa: F401

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -105,9 +105,9 @@ def _answer(view: dict) -> object | None:
 def sit(session_factory, exam_id: int, user_id: int, *, minutes: float, log) -> str:
     """One simulated student's whole sitting; returns what happened."""
     def now() -> datetime:
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
 
-    client = Client("10.0.0.%d" % random.randint(2, 250), "live-sim")
+    client = Client(f"10.0.0.{random.randint(2, 250)}", "live-sim")
     time.sleep(random.uniform(0, 20))
     if random.random() < 0.05:
         return "absent"
@@ -150,7 +150,7 @@ def sit(session_factory, exam_id: int, user_id: int, *, minutes: float, log) -> 
         attempts.submit(session, attempt, token=page["token"], now=now(), client=client)
         session.commit()
         return "submitted"
-    except Exception as exc:  # a simulated student's failure is logged, never fatal to the others
+    except Exception as exc:  # noqa: BLE001  (one simulated student's failure is logged, never fatal to the others)
         session.rollback()
         log(f"student {user_id}: {type(exc).__name__}: {exc}")
         return "error"
@@ -173,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
 
     app = create_app()
     with app.app_context():
-        start = datetime.now(timezone.utc)
+        start = datetime.now(UTC)
         exam = choose_exam(db.session, start, args.exam)
         if exam is None:
             print("没有开放的考试 / no open exam", flush=True)
@@ -201,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
             thread.start()
         for thread in threads:
             thread.join()
-        print(f"{datetime.now(timezone.utc).isoformat()} done: {outcomes}", flush=True)
+        print(f"{datetime.now(UTC).isoformat()} done: {outcomes}", flush=True)
     return 0
 
 

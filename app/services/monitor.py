@@ -18,7 +18,18 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.domain import timing
-from app.models import Attempt, AttemptEvent, Attendance, Exam, League, Room, School, SeatAssignment, StudentProfile, User
+from app.models import (
+    Attempt,
+    AttemptEvent,
+    Attendance,
+    Exam,
+    League,
+    Room,
+    School,
+    SeatAssignment,
+    StudentProfile,
+    User,
+)
 from app.services import rooms as room_service
 
 STALE_AFTER = timedelta(minutes=1)

@@ -14,7 +14,17 @@ from datetime import datetime
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from app.models import Attendance, Exam, IncidentNote, Room, School, SeatAssignment, StudentProfile, User, room_proctors
+from app.models import (
+    Attendance,
+    Exam,
+    IncidentNote,
+    Room,
+    School,
+    SeatAssignment,
+    StudentProfile,
+    User,
+    room_proctors,
+)
 from app.services import audit
 
 
@@ -38,7 +48,7 @@ def can_see_room(session: Session, user: User, room: Room) -> bool:
     return user.role == "proctor" and is_proctor_of(session, user.id, room.id)
 
 
-def is_proctor_of(session: Session, user_id: int, room_id: int) -> bool:  # noqa: D103
+def is_proctor_of(session: Session, user_id: int, room_id: int) -> bool:
     return session.scalar(select(func.count()).select_from(room_proctors).where(
         room_proctors.c.user_id == user_id, room_proctors.c.room_id == room_id)) > 0
 
@@ -153,7 +163,7 @@ def set_proctors(session: Session, room: Room, user_ids: list[int], *, actor: au
                  after={"proctors": sorted(set(user_ids))})
 
 
-def proctors_of(session: Session, room: Room) -> list[User]:  # noqa: D103
+def proctors_of(session: Session, room: Room) -> list[User]:
     return list(session.scalars(select(User).join(room_proctors, room_proctors.c.user_id == User.id)
                                 .where(room_proctors.c.room_id == room.id).order_by(User.login_name)))
 
@@ -199,7 +209,7 @@ def add_incident(session: Session, room: Room, exam: Exam | None, text: str, *, 
     return note
 
 
-def incidents(session: Session, room: Room, exam: Exam | None) -> list[IncidentNote]:  # noqa: D103
+def incidents(session: Session, room: Room, exam: Exam | None) -> list[IncidentNote]:
     query = select(IncidentNote).where(IncidentNote.room_id == room.id).order_by(IncidentNote.at.desc())
     if exam is not None:
         query = query.where(IncidentNote.exam_id == exam.id)
@@ -214,12 +224,12 @@ class RoomRow:
     assigned: int
 
 
-def rooms_of_school(session: Session, school: School) -> list[RoomRow]:  # noqa: D103
+def rooms_of_school(session: Session, school: School) -> list[RoomRow]:
     counts = dict(session.execute(select(SeatAssignment.room_id, func.count()).group_by(SeatAssignment.room_id)).all())
     return [RoomRow(r, counts.get(r.id, 0)) for r in session.scalars(
         select(Room).where(Room.school_id == school.id).order_by(Room.name))]
 
 
-def unseated_count(session: Session, school: School) -> int:  # noqa: D103
+def unseated_count(session: Session, school: School) -> int:
     return session.scalar(select(func.count()).select_from(StudentProfile).where(
         StudentProfile.school_id == school.id, ~StudentProfile.user_id.in_(select(SeatAssignment.student_id)))) or 0

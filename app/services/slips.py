@@ -18,7 +18,8 @@ from sqlalchemy.orm import Session
 from app.models import CredentialBatch, Exam, Room, School, SeatAssignment, SlipFile, StudentProfile, User
 from app.services import audit, credentials
 from app.services.accounts import HashParams
-from app.services.jobs import Progress, enqueue as enqueue_job, handler
+from app.services.jobs import Progress, handler
+from app.services.jobs import enqueue as enqueue_job
 
 JOB_KIND = "slips.generate"
 

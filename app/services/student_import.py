@@ -25,7 +25,8 @@ from app.domain.student_file import FileRefused, Issue, ParseResult
 from app.models import League, Room, School, SeatAssignment, StudentProfile, Subject, User
 from app.services import audit, credentials, national_ids
 from app.services.accounts import HashParams, new_session_token
-from app.services.jobs import Progress, enqueue as enqueue_job, handler
+from app.services.jobs import Progress, handler
+from app.services.jobs import enqueue as enqueue_job
 from app.services.sealed import SealExpired, seal, unseal
 from app.services.students import IdKeys
 
@@ -56,11 +57,11 @@ class Plan:
     error: FileRefused | None = None
 
     @property
-    def issues(self) -> list[Issue]:  # noqa: D102
+    def issues(self) -> list[Issue]:
         return self.parsed.issues
 
     @property
-    def ok(self) -> bool:  # noqa: D102
+    def ok(self) -> bool:
         return self.error is None and not self.parsed.issues
 
     def summary(self) -> dict[str, Any]:

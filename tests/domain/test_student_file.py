@@ -19,15 +19,15 @@ def valid_id(prefix17: str = "15010220090101123") -> str:
 
 
 def ref(**kw) -> sf.Reference:
-    base = dict(leagues=LEAGUES, subjects=SUBJECTS, schools={("150100", "呼市一中")}, taken_numbers={"2026150100000009"},
-                year=2026)
+    base = {"leagues": LEAGUES, "subjects": SUBJECTS, "schools": {("150100", "呼市一中")}, "taken_numbers": {"2026150100000009"},
+                "year": 2026}
     base.update(kw)
     return sf.Reference(**base)
 
 
 def row(**kw) -> list[str]:
-    values = dict(exam_number="", name="张晓彤", gender="女", school="呼市一中", grade="高一", league="呼和浩特市",
-                  subject="物理", national_id="", room="", seat="")
+    values = {"exam_number": "", "name": "张晓彤", "gender": "女", "school": "呼市一中", "grade": "高一", "league": "呼和浩特市",
+                  "subject": "物理", "national_id": "", "room": "", "seat": ""}
     values.update(kw)
     return [values[k] for k in ("exam_number", "name", "gender", "school", "grade", "league", "subject",
                                 "national_id", "room", "seat")]

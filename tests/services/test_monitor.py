@@ -61,7 +61,7 @@ def world(db_session, make, now):
 
 
 def test_counts_match_the_known_attempts(db_session, world, now):
-    exam, people, room, _ = world
+    exam, _people, _room, _ = world
     snap = monitor.snapshot(db_session, exam, monitor.Scope(), now=now + timedelta(minutes=10))
     t = snap["totals"]
     assert (t["total"], t["not_started"], t["in_progress"], t["submitted"], t["finalized"], t["absent"]) == (10, 2, 4, 2, 1, 1)
@@ -76,7 +76,7 @@ def test_counts_match_the_known_attempts(db_session, world, now):
 
 
 def test_scopes_of_league_admins_and_proctors(db_session, world, make, now):
-    exam, people, room, _ = world
+    exam, _people, room, _ = world
     league_admin = make.user(role="league_admin", league_code="150200")
     scope = monitor.scope_for(db_session, league_admin)
     assert {s["exam_number"] for s in monitor.student_rows(db_session, exam, scope, now=now)} == {"MONC101", "MONC201", "MONC301"}
@@ -132,7 +132,7 @@ def test_extension_rules(db_session, world, make, now):
 
 
 def test_reopen_supersedes_the_score_and_rescores(db_session, world, now):
-    exam, people, room, _ = world
+    _exam, people, _room, _ = world
     attempt = db_session.scalar(select(Attempt).where(Attempt.student_id == people["b2"].user_id))
     old_score = attempt.score_total
     assert attempt.state == "finalized" and attempt.scored_at is not None

@@ -34,7 +34,7 @@ def room_with_students(db_session, make, now):
 
 
 def test_pdf_from_a_batch_contains_numbers_passwords_and_chinese_names(app, db_session, room_with_students, now):
-    school, room, people = room_with_students
+    _school, room, people = room_with_students
     batch = credentials.create_batch(db_session, {p.user_id: f"pw{p.user_id}xyz" for p in people}, kind="import",
                                      created_by_id=None, league_code="150100", now=now,
                                      secret_key=app.config["SECRET_KEY"])
@@ -51,7 +51,7 @@ def test_pdf_from_a_batch_contains_numbers_passwords_and_chinese_names(app, db_s
 
 
 def test_expired_batches_are_purged_and_cannot_make_slips(app, db_session, room_with_students, now):
-    _, room, people = room_with_students
+    _, _room, people = room_with_students
     batch = credentials.create_batch(db_session, {people[0].user_id: "abc"}, kind="import", created_by_id=None,
                                      league_code=None, now=now, secret_key=app.config["SECRET_KEY"], ttl_hours=1)
     later = now + timedelta(hours=2)

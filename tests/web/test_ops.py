@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from app.clock import utcnow
-from app.models import Attempt, AuditEntry, CredentialBatch, Job, Room, StudentProfile, User
+from app.models import Attempt, AuditEntry, CredentialBatch, Job, Room, User
 from app.services import attempts, jobs, rooms
 from app.services.attempts import Client
 from app.services.audit import Actor
@@ -70,7 +70,7 @@ def test_import_asks_for_the_encoding_when_it_cannot_tell(as_role):
 
 
 def test_import_job_then_batch_shows_passwords_once_then_slips_pdf(app, as_role, db_session):
-    client, admin = as_role("admin")
+    client, _admin = as_role("admin")
     page = post_import(client, csv_bytes(student_rows(4), "gbk"), action="import", create_schools="1")
     assert page.status_code == 302
     job_id = int(page.headers["Location"].rsplit("/", 1)[1])
@@ -137,7 +137,7 @@ def live_exam(db_session, make, now):
 
 
 def test_monitor_json_is_scoped_for_league_admins_and_proctors(as_role, live_exam, db_session, now):
-    exam, room, people = live_exam
+    exam, room, _people = live_exam
     admin, _ = as_role("admin")
     assert admin.get(f"/ops/monitor/{exam.id}.json").json["totals"]["in_progress"] == 3
     page = admin.get(f"/ops/monitor/{exam.id}").get_data(as_text=True)
