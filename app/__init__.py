@@ -47,6 +47,7 @@ def _register_blueprints(app: Flask) -> None:
     from app.auth import bp as auth_bp
     from app.bank import bp as bank_bp
     from app.exam import bp as exam_bp
+    from app.exams import bp as exams_bp
     from app.jobs import bp as jobs_bp
     from app.main import bp as main_bp
     from app.ops import bp as ops_bp
@@ -59,4 +60,5 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(jobs_bp, url_prefix="/jobs")
     app.register_blueprint(bank_bp, url_prefix="/bank")
     app.register_blueprint(exam_bp, url_prefix="/exam")
+    app.register_blueprint(exams_bp, url_prefix="/exams")
     app.register_blueprint(ops_bp, url_prefix="/ops")
