@@ -102,13 +102,13 @@ def _answer(view: dict) -> object | None:
     return None
 
 
-def sit(session_factory, exam_id: int, user_id: int, *, minutes: float, log) -> str:
-    """One simulated student's whole sitting; returns what happened."""
+def sit(session_factory, exam_id: int, user_id: int, *, minutes: float, log, pace: float = 1.0) -> str:
+    """One simulated student's whole sitting; returns what happened (``pace`` scales the pauses)."""
     def now() -> datetime:
         return datetime.now(UTC)
 
     client = Client(f"10.0.0.{random.randint(2, 250)}", "live-sim")
-    time.sleep(random.uniform(0, 20))
+    time.sleep(pace * random.uniform(0, 20))
     if random.random() < 0.05:
         return "absent"
     session = session_factory()
@@ -145,7 +145,7 @@ def sit(session_factory, exam_id: int, user_id: int, *, minutes: float, log) -> 
                 if beat["state"] != "in_progress":
                     return beat["state"]
                 next_beat = now() + timedelta(seconds=HEARTBEAT_SECONDS)
-            time.sleep(random.uniform(3, 10))
+            time.sleep(pace * random.uniform(3, 10))
         session.refresh(attempt)
         attempts.submit(session, attempt, token=page["token"], now=now(), client=client)
         session.commit()
