@@ -58,3 +58,34 @@ def test_monitor_updates_itself_without_a_reload(page, live_app, live_server):
     assert page.evaluate("window.__notReloaded") is True  # the same page, updated by polling
     assert in_progress.inner_text() == "2"
     assert not [e for e in errors if "Content Security Policy" in e]
+
+
+def test_proctor_room_page_shows_each_seats_live_state(page, live_app, live_server):
+    from app.extensions import db
+    from app.models import School, StudentProfile, User
+    from app.services import rooms
+    from app.services.audit import Actor
+    from tests import exam_fixtures as fx
+    from tests.factories import Factory
+
+    with live_app.app_context():
+        now = utcnow()
+        fx.load_bank(db.session, now, subject="physics")
+        fx.make_exam(db.session, now, subject="physics", title="考场浏览器测试")
+        school = db.session.scalar(select(School).where(School.league_code == "150200"))
+        room = rooms.create_room(db.session, school, name="浏览器考场", seats=4, actor=Actor(None, "t"), now=now)
+        profile = Factory(db.session, live_app.config).student(league_code="150200", subject="physics",
+                                                               exam_number="BRROOM001", name="孟和巴雅尔", school=school)
+        rooms.assign_seat(db.session, profile, room, 2, actor=Actor(None, "t"), now=now)
+        proctor = db.session.scalar(select(User).where(User.login_name == "proctor1"))
+        rooms.set_proctors(db.session, room, [proctor.id], actor=Actor(None, "t"), now=now)
+        db.session.commit()
+        room_id, student_id = room.id, profile.user_id
+        assert db.session.get(StudentProfile, student_id).exam_number == "BRROOM001"
+    _start(live_app, "考场浏览器测试", "BRROOM001")
+    ui_login(page, live_server, "proctor1", DEMO_PASSWORD)
+    page.wait_for_url(f"{live_server}/home")
+    page.click(f"a[href='/ops/rooms/{room_id}']")
+    page.select_option("select[name=exam]", label="考场浏览器测试")
+    page.click("form.filters button[type=submit]")
+    expect(page.locator(f"[data-seat-status='{student_id}']")).to_contain_text("作答中")

@@ -308,3 +308,65 @@ def test_proctor_home_and_admin_dashboard_link_to_exam_day_pages(as_role, db_ses
     admin, _ = as_role("admin")
     dashboard = admin.get("/admin/").get_data(as_text=True)
     assert "/ops/import" in dashboard and "/ops/monitor" in dashboard
+
+
+EXAM_ACTIONS = {
+    "exam.extend": lambda c, t, x: c.post(f"/ops/monitor/{x['exam'].id}/extend", data={
+        "csrf_token": t, "target": "student", "value": x["people"][0].exam_number, "minutes": "5", "reason": "死机"}),
+    "attempt.reopen": lambda c, t, x: (x["finish"](), c.post(f"/ops/monitor/{x['exam'].id}/reopen", data={
+        "csrf_token": t, "exam_number": x["people"][0].exam_number, "minutes": "5", "reason": "误交卷"})),
+    "attendance.mark": lambda c, t, x: c.post(f"/ops/rooms/{x['room']['h'].id}/attendance", data={
+        "csrf_token": t, "exam": x["exam"].id, "student_id": x["people"][0].user_id, "status": "present"}),
+    "incident.note": lambda c, t, x: c.post(f"/ops/rooms/{x['room']['h'].id}/incidents", data={
+        "csrf_token": t, "exam": x["exam"].id, "text": "网络中断 3 分钟"}),
+    "user.enable": lambda c, t, x: (x["disable"](), c.post(f"/admin/users/{x['people'][0].user_id}/manage", data={
+        "csrf_token": t, "action": "enable"})),
+    "user.role": lambda c, t, x: c.post(f"/admin/users/{x['teacher'].id}/manage", data={
+        "csrf_token": t, "action": "league_admin", "league": "150300"}),
+}
+
+
+@pytest.mark.parametrize("action", sorted(EXAM_ACTIONS))
+def test_each_audited_exam_day_action_leaves_an_entry(as_role, make, db_session, live_exam, action):
+    exam, room, people = live_exam
+    client, admin = as_role("admin")
+
+    def finish():
+        attempt = db_session.scalar(select(Attempt).where(Attempt.student_id == people[0].user_id))
+        attempts.submit(db_session, attempt, token=None, now=utcnow(), client=Client())
+        db_session.flush()
+
+    def disable():
+        db_session.get(User, people[0].user_id).is_active = False
+        db_session.flush()
+
+    ctx = {"exam": exam, "room": room, "people": people, "teacher": make.user(role="teacher"), "finish": finish,
+           "disable": disable}
+    db_session.flush()
+
+    def count() -> int:
+        return db_session.scalar(select(func.count()).select_from(AuditEntry).where(
+            AuditEntry.action == action, AuditEntry.actor_id == admin.id))
+
+    before = count()
+    EXAM_ACTIONS[action](client, csrf_token(client, "/ops/"), ctx)
+    assert count() == before + 1, action
+
+
+def test_slip_and_credential_actions_are_audited(app, as_role, db_session):
+    client, admin = as_role("admin")
+    post_import(client, csv_bytes(student_rows(2, prefix="AUS")), action="import", create_schools="1")
+    run_jobs(app, db_session)
+    batch_id = db_session.scalar(select(CredentialBatch.id).order_by(CredentialBatch.id.desc()))
+    room = db_session.scalar(select(Room).where(Room.name == "第1考场"))
+    client.get(f"/ops/batches/{batch_id}?reveal=1")
+    client.get(f"/ops/slips/print?batch_id={batch_id}&room_id={room.id}")
+    client.post("/ops/slips", data={"csrf_token": csrf_token(client, "/ops/slips"), "mode": "batch", "batch_id": batch_id,
+                                    "room_id": room.id})
+    run_jobs(app, db_session)
+    file_id = db_session.scalar(select(Job).where(Job.kind == "slips.generate")).result["slip_file_id"]
+    client.get(f"/ops/slips/{file_id}.pdf")
+    client.post(f"/ops/batches/{batch_id}/purge", data={"csrf_token": csrf_token(client, "/ops/slips")})
+    actions = set(db_session.scalars(select(AuditEntry.action).where(AuditEntry.actor_id == admin.id)))
+    assert {"students.import", "credentials.reveal", "slips.print_view", "slips.generate", "slips.download",
+            "credentials.purge"} <= actions

@@ -84,11 +84,27 @@
     body.replaceChildren(frag);
   }
 
+  function drawSeats(data) {
+    /* The proctor's seat table: each seat's live state, matched by student id. */
+    var cells = document.querySelectorAll('[data-seat-status]');
+    if (!cells.length) { return; }
+    var byId = {};
+    data.students.forEach(function (s) { byId[String(s.student_id)] = s; });
+    for (var i = 0; i < cells.length; i++) {
+      var s = byId[cells[i].getAttribute('data-seat-status')];
+      cells[i].className = '';
+      if (!s) { cells[i].textContent = '—'; continue; }
+      var text = s.remaining_seconds === null ? '' : ' · ' + Math.floor(s.remaining_seconds / 60) + ' min';
+      cells[i].replaceChildren(badge(s.status, s.stale), document.createTextNode(text + ' · ' + ago(s.last_seen, data.server_time)));
+    }
+  }
+
   function draw(data) {
     last = data;
     drawTotals(data.totals);
     drawGroups(data);
     drawStudents(data);
+    drawSeats(data);
     var updated = document.getElementById('monitor-updated');
     if (updated) { updated.textContent = new Date(data.server_time).toLocaleTimeString(); }
   }
