@@ -16,6 +16,7 @@ from app.services import extensions, monitor
 from app.services.attempts import AttemptError
 
 VIEWERS = ("admin", "league_admin", "proctor")
+MAX_LISTED = 1000  # students listed by name in one monitor view; counts always cover everyone
 
 
 def _scope() -> monitor.Scope:
@@ -60,7 +61,8 @@ def monitor_json(exam_id: int):
     exam = _exam(exam_id)
     scope = _scope().narrowed(league=request.args.get("league") or None, school=int_field("school"),
                               room=int_field("room"))
-    return jsonify(monitor.snapshot(db.session, exam, scope, now=utcnow()))
+    limit = None if request.args.get("all") == "1" else MAX_LISTED
+    return jsonify(monitor.snapshot(db.session, exam, scope, now=utcnow(), max_students=limit))
 
 
 @bp.route("/monitor/<int:exam_id>/extend", methods=["POST"])

@@ -148,12 +148,25 @@ def group(rows: list[dict[str, Any]], key: str, label: str) -> list[dict[str, An
     return [{"id": k[0], "name": k[1], **_counts(v)} for k, v in sorted(buckets.items(), key=lambda kv: str(kv[0][1]))]
 
 
-def snapshot(session: Session, exam: Exam, scope: Scope, *, now: datetime, with_students: bool = True) -> dict[str, Any]:
-    """Everything the monitor page shows, as JSON-ready data."""
+def needs_attention(row: dict[str, Any]) -> bool:
+    """Not seen for over a minute, integrity events, or absent."""
+    return row["stale"] or row["integrity_events"] > 0 or row["status"] == "absent"
+
+
+def snapshot(session: Session, exam: Exam, scope: Scope, *, now: datetime,
+             max_students: int | None = None) -> dict[str, Any]:
+    """Everything the monitor page shows, as JSON-ready data.
+
+    Counts always cover everyone in scope; past ``max_students`` the student list keeps only those
+    needing attention (a province-wide list of thousands helps nobody; filter by school or room).
+    """
     rows = student_rows(session, exam, scope, now=now)
     leagues = {code: name for code, name in session.execute(select(League.code, League.name_zh))}
     for row in rows:
         row["league_name"] = leagues.get(row["league"], row["league"])
+    listed = rows
+    if max_students is not None and len(rows) > max_students:
+        listed = [r for r in rows if needs_attention(r)][:max_students]
     return {
         "exam": {"id": exam.id, "title": exam.title, "subject": exam.subject_code,
                  "opens_at": exam.opens_at.isoformat(), "closes_at": exam.closes_at.isoformat()},
@@ -162,7 +175,8 @@ def snapshot(session: Session, exam: Exam, scope: Scope, *, now: datetime, with_
         "leagues": group(rows, "league", "league_name"),
         "schools": group(rows, "school_id", "school"),
         "rooms": group([r for r in rows if r["room_id"]], "room_id", "room"),
-        "students": rows if with_students else [],
+        "students": listed,
+        "students_truncated": len(listed) < len(rows),
     }
 
 

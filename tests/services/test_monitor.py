@@ -149,3 +149,12 @@ def test_reopen_supersedes_the_score_and_rescores(db_session, world, now):
     with pytest.raises(AttemptError):
         extensions.reopen(db_session, db_session.scalar(select(Attempt).where(
             Attempt.student_id == people["a1"].user_id)), minutes=5, reason="x", actor=A, now=later, league_code=None)
+
+
+def test_a_long_list_keeps_only_students_needing_attention(db_session, world, now):
+    exam, people, room, _ = world
+    snap = monitor.snapshot(db_session, exam, monitor.Scope(), now=now + timedelta(minutes=10), max_students=3)
+    assert snap["totals"]["total"] == 10 and snap["students_truncated"]
+    assert all(monitor.needs_attention(s) for s in snap["students"]) and len(snap["students"]) == 3
+    full = monitor.snapshot(db_session, exam, monitor.Scope(), now=now + timedelta(minutes=10))
+    assert len(full["students"]) == 10 and not full["students_truncated"]

@@ -82,6 +82,8 @@
       frag.appendChild(tr);
     });
     body.replaceChildren(frag);
+    var note = document.getElementById('monitor-truncated');
+    if (note) { note.hidden = !data.students_truncated; }
   }
 
   function drawSeats(data) {
