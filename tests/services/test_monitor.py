@@ -152,7 +152,7 @@ def test_reopen_supersedes_the_score_and_rescores(db_session, world, now):
 
 
 def test_a_long_list_keeps_only_students_needing_attention(db_session, world, now):
-    exam, people, room, _ = world
+    exam, _people, _room, _ = world
     snap = monitor.snapshot(db_session, exam, monitor.Scope(), now=now + timedelta(minutes=10), max_students=3)
     assert snap["totals"]["total"] == 10 and snap["students_truncated"]
     assert all(monitor.needs_attention(s) for s in snap["students"]) and len(snap["students"]) == 3
