@@ -105,10 +105,11 @@ def start(exam_id: int):
         exam = _exam_for_student(exam_id, now)
         attempt = service.start(db.session, exam=exam, user=current_user, now=now, client=_client(),
                                 access_code=_body().get("access_code"))
+        payload = {"attempt_id": attempt.id, **service.timing_view(attempt, exam, now)}  # before the commit expires them
         db.session.commit()
     except service.AttemptError as exc:
         return _error(exc)
-    return jsonify(attempt_id=attempt.id, **service.timing_view(attempt, exam, now))
+    return jsonify(payload)
 
 
 @bp.route("/attempts/<int:attempt_id>/open", methods=["POST"])

@@ -3,11 +3,15 @@ from __future__ import annotations
 
 from flask import Flask, flash, jsonify, redirect, request, url_for
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from app import authz
 from app.extensions import db, login_manager
 from app.models import User
+
+
+# Every signed-in request runs this query: built once, so SQLAlchemy does not rebuild it and its cache key each time.
+_USER_BY_TOKEN = select(User).where(User.session_token == bindparam("token"))
 
 
 def wants_json() -> bool:
@@ -27,7 +31,7 @@ def init_login(app: Flask) -> None:
     def load_user(token: str) -> User | None:
         if not token:
             return None
-        user = db.session.scalar(select(User).where(User.session_token == token))
+        user = db.session.scalar(_USER_BY_TOKEN, {"token": token})
         if user is None or not user.is_active:
             return None
         return user

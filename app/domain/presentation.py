@@ -22,16 +22,38 @@ def _blank_input(number: int) -> str:
             f'（{number}）</span>')
 
 
-def student_view(content: dict[str, Any], *, seed: str, image_url: ImageUrl, shuffle_options: bool = True) -> dict:
-    """The display model of one question for one student (``seed`` is the attempt's seed)."""
+def _memo(rendered: dict | None, key: tuple, make: Callable[[], str]) -> str:
+    """Rendered HTML from ``rendered`` (a per-question-version memo the caller keeps), else made now."""
+    if rendered is None:
+        return make()
+    html = rendered.get(key)
+    if html is None:
+        html = rendered[key] = make()
+    return html
+
+
+def _inline(rendered: dict | None, text: str, image_url: ImageUrl) -> str:
+    return _memo(rendered, ("inline", text), lambda: richtext.render_inline(text, image_url=image_url))
+
+
+def student_view(content: dict[str, Any], *, seed: str, image_url: ImageUrl, shuffle_options: bool = True,
+                 rendered: dict | None = None) -> dict:
+    """The display model of one question for one student (``seed`` is the attempt's seed).
+
+    Rendering the stem and options from Markdown/LaTeX does not depend on the student, only the
+    order and the opaque ids do: a caller that shows one pinned question version to many students
+    passes the same ``rendered`` dict each time and each text is rendered once.
+    """
     key = content["key"]
     qtype = content["type"]
     view: dict[str, Any] = {"key_token": shuffle.opaque_id(seed, "q", key), "type": qtype}
     if qtype == "fill_blank":
-        view["stem_html"] = richtext.stem_with_blanks(content["stem"], _blank_input, image_url=image_url)
+        view["stem_html"] = _memo(rendered, ("blanks", content["stem"]),
+                                  lambda: richtext.stem_with_blanks(content["stem"], _blank_input, image_url=image_url))
         view["blanks"] = [{"n": i + 1, "unit": b.get("unit") or ""} for i, b in enumerate(content.get("blanks", []))]
     else:
-        view["stem_html"] = richtext.render(content["stem"], image_url=image_url)
+        view["stem_html"] = _memo(rendered, ("block", content["stem"]),
+                                  lambda: richtext.render(content["stem"], image_url=image_url))
     if qtype != "group":
         view["points"] = content.get("points")
 
@@ -40,14 +62,14 @@ def student_view(content: dict[str, Any], *, seed: str, image_url: ImageUrl, shu
         order = shuffle.option_order(seed, key, ids) if shuffle_options else ids
         texts = {o["id"]: o["text"] for o in content["options"]}
         view["options"] = [{"id": shuffle.opaque_id(seed, key, cid), "label": LETTERS[i],
-                            "html": richtext.render_inline(texts[cid], image_url=image_url)}
+                            "html": _inline(rendered, texts[cid], image_url)}
                            for i, cid in enumerate(order)]
     elif qtype == "ordering":
         ids = [i["id"] for i in content["items"]]
         order = shuffle.ordering_display(seed, key, ids, content["answer"])
         texts = {i["id"]: i["text"] for i in content["items"]}
         view["items"] = [{"id": shuffle.opaque_id(seed, key, cid),
-                          "html": richtext.render_inline(texts[cid], image_url=image_url)} for cid in order]
+                          "html": _inline(rendered, texts[cid], image_url)} for cid in order]
     elif qtype == "matching":
         prompt_ids = [p["id"] for p in content["prompts"]]
         option_ids = [o["id"] for o in content["options"]]
@@ -55,12 +77,13 @@ def student_view(content: dict[str, Any], *, seed: str, image_url: ImageUrl, shu
         ptexts = {p["id"]: p["text"] for p in content["prompts"]}
         otexts = {o["id"]: o["text"] for o in content["options"]}
         view["prompts"] = [{"id": shuffle.opaque_id(seed, key, "p:" + pid),
-                            "html": richtext.render_inline(ptexts[pid], image_url=image_url)} for pid in prompt_ids]
+                            "html": _inline(rendered, ptexts[pid], image_url)} for pid in prompt_ids]
         view["choices"] = [{"id": shuffle.opaque_id(seed, key, cid), "label": LETTERS[i],
-                            "html": richtext.render_inline(otexts[cid], image_url=image_url)}
+                            "html": _inline(rendered, otexts[cid], image_url)}
                            for i, cid in enumerate(order)]
     elif qtype == "group":
-        view["parts"] = [student_view(part, seed=seed, image_url=image_url, shuffle_options=shuffle_options)
+        view["parts"] = [student_view(part, seed=seed, image_url=image_url, shuffle_options=shuffle_options,
+                                      rendered=rendered)
                          for part in content.get("parts", [])]
     return view
 

@@ -17,7 +17,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, bindparam, case, exists, func, insert, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
@@ -126,19 +125,18 @@ def start(session: Session, *, exam: Exam, user: User, now: datetime, client: Cl
     extra = _extra_seconds(session, exam, user)
     deadline = timing.compute_deadline(now, timedelta(minutes=exam.duration_minutes), exam.closes_at,
                                        timedelta(seconds=extra))
-    attempt = Attempt(exam_id=exam.id, student_id=user.id, state="in_progress", seed=seed,
-                      layout=_layout(exam, paper, seed), started_at=now, deadline=deadline, extra_seconds=extra,
-                      last_seq=0, last_seen_at=now)
-    try:
-        with session.begin_nested():
-            session.add(attempt)
-            session.flush()
-    except IntegrityError:
-        # A concurrent start won the race (unique exam_id, student_id): return that attempt.
-        existing = session.scalar(select(Attempt).where(Attempt.exam_id == exam.id, Attempt.student_id == user.id))
-        if existing is None:
-            raise
-        return existing
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    # One statement: insert unless a concurrent start got there first (unique exam_id, student_id).
+    attempt = session.scalar(
+        dialect_insert(Attempt).values(exam_id=exam.id, student_id=user.id, state="in_progress", seed=seed,
+                                       layout=_layout(exam, paper, seed), started_at=now, deadline=deadline,
+                                       extra_seconds=extra, last_seq=0, last_seen_at=now, needs_manual=False)
+        .on_conflict_do_nothing(index_elements=["exam_id", "student_id"]).returning(Attempt))
+    if attempt is None:  # the concurrent start won the race: return that attempt
+        return session.scalar(select(Attempt).where(Attempt.exam_id == exam.id, Attempt.student_id == user.id))
     _event(session, attempt.id, "start", now, client)
     return attempt
 
@@ -197,13 +195,14 @@ def student_sections(attempt: Attempt, paper: papers.Paper, responses: dict[int,
     sections = []
     by_id = {s.id: s for s in paper.sections}
     section_list = list(paper.sections)
+    shuffle_options = attempt.exam.shuffle_options
     for index, ids in enumerate(attempt.layout):
         section = section_list[index] if index < len(section_list) else by_id.get(index)
         questions = []
         for qid in ids:
             q = paper.questions[qid]
             view = presentation.student_view(q.content, seed=attempt.seed, image_url=image_url_for(q.images),
-                                             shuffle_options=attempt.exam.shuffle_options)
+                                             shuffle_options=shuffle_options, rendered=q.rendered)
             view["id"] = qid
             view["points"] = q.points
             view["answer"] = to_opaque(q.content, attempt.seed, responses.get(qid))
@@ -364,8 +363,10 @@ def save(session: Session, *, attempt_id: int, user: User, token: str, seq: int,
     """Store one answer under the (token, seq) protocol (see the module docstring)."""
     valid_seq = isinstance(seq, int) and not isinstance(seq, bool) and 1 <= seq <= 2**53
     row = None
+    # Core statements go straight to the session's connection (same transaction), skipping the ORM layer.
+    conn = session.connection()
     if isinstance(token, str) and 0 < len(token) <= 64:
-        row = session.execute(_SAVE_LOOKUP, {"token": token, "new_seq": seq if valid_seq else 0}).first()
+        row = conn.execute(_SAVE_LOOKUP, {"token": token, "new_seq": seq if valid_seq else 0}).first()
     if row is None or row.student_id != user.id or row.attempt_id != attempt_id:
         # Only on this error path: someone else's attempt is a 404, one's own a stale page.
         owner = session.scalar(select(Attempt.student_id).where(Attempt.id == attempt_id))
@@ -395,13 +396,13 @@ def save(session: Session, *, attempt_id: int, user: User, token: str, seq: int,
         raise AttemptError("invalid_answer", 422, "答案格式无效", f"invalid answer: {exc}") from None
     params = {"attempt": row.attempt_id, "token_id": row.token_id, "new_seq": seq, "question": question_id,
               "value": value, "now": now}
-    dialect = session.get_bind().dialect.name
+    dialect = conn.dialect.name
     if dialect == "postgresql":
         # One round trip for the four writes (attempt, token, response, receipt), in the same lock order.
-        alive, claimed = session.execute(_pg_save_statement(), params).one()
+        alive, claimed = conn.execute(_pg_save_statement(), params).one()
     else:
-        alive = session.execute(_SAVE_ATTEMPT, params).rowcount
-        claimed = alive and session.execute(_SAVE_CLAIM, params).rowcount
+        alive = conn.execute(_SAVE_ATTEMPT, params).rowcount
+        claimed = alive and conn.execute(_SAVE_CLAIM, params).rowcount
     if not alive:
         attempt = session.get(Attempt, row.attempt_id)
         session.refresh(attempt)
@@ -421,8 +422,8 @@ def save(session: Session, *, attempt_id: int, user: User, token: str, seq: int,
         raise AttemptError("stale_sequence", 409, "这次保存已被更新的答案取代", "a newer save already replaced this one",
                            last_seq=writer.last_seq)
     if dialect != "postgresql":
-        session.execute(_upsert_statement(dialect), params)
-        session.execute(_SAVE_RECEIPT, params)
+        conn.execute(_upsert_statement(dialect), params)
+        conn.execute(_SAVE_RECEIPT, params)
     _expire_loaded(session, Attempt, row.attempt_id)
     _expire_loaded(session, WriterToken, row.token_id)
     return SaveResult({"seq": seq, "question_id": question_id, "saved_at": now.isoformat()},

@@ -29,6 +29,9 @@ class PaperQuestion:
     points: float
     content: dict[str, Any]
     images: dict[str, str]
+    # Rendered stem/option HTML of this pinned version, filled on first use (presentation.student_view):
+    # the exam page of every student shows the same texts, only their order and ids differ.
+    rendered: dict[tuple, str] = field(default_factory=dict, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
