@@ -100,8 +100,12 @@ def extend(session: Session, exam: Exam, *, target: str, value: str | None, minu
     session.flush()
     result = {"exam_id": exam.id, "target": target, "value": value, "minutes": minutes, "attempts": len(found),
               "attempt_ids": [a.id for a in found][:500]}
+    leagues = set(session.scalars(select(StudentProfile.league_code).where(
+        StudentProfile.user_id.in_([a.student_id for a in found] or [-1]))))
+    league = scope.league_code or (next(iter(leagues)) if len(leagues) == 1 and target != "exam" else None) \
+        or _league_of_target(session, target, value)
     audit.record(session, actor=actor, action="exam.extend", object_type="exam", object_id=exam.id, now=now,
-                 league_code=scope.league_code or _league_of_target(session, target, value), after=result, reason=reason)
+                 league_code=league, after=result, reason=reason)
     return result
 
 

@@ -103,7 +103,7 @@ def test_extending_a_room_changes_the_deadline_the_page_receives(db_session, wor
     assert beat["remaining_seconds"] == int((before_a1 + timedelta(minutes=10) - later).total_seconds())
     assert c1.deadline == before_c1
     entry = db_session.scalar(select(AuditEntry).where(AuditEntry.action == "exam.extend"))
-    assert entry.reason == "A 室停电" and entry.after["attempts"] == 2
+    assert entry.reason == "A 室停电" and entry.after["attempts"] == 2 and entry.league_code == "150100"
     assert {g.scope for g in db_session.scalars(select(TimeGrant))} == {"room"}
 
 
