@@ -107,16 +107,16 @@ def _batch_schools(user_ids: list[int]) -> list[tuple[School, int]]:
     return [(s, counts[s.id]) for s in schools]
 
 
-@bp.route("/batches/<int:batch_id>")
+@bp.route("/batches/<int:batch_id>", methods=["GET", "POST"])
 @roles(*ADMINS)
 def batch(batch_id: int):
-    """A password batch: the passwords once, slips per school or room while it lives, purge."""
+    """A password batch: the passwords once (POST, never a GET a prefetch could burn), slips, purge."""
     row = _batch(batch_id)
     now = utcnow()
     secret = current_app.config["SECRET_KEY"]
     shown, schools, error = None, [], None
     try:
-        if request.args.get("reveal") == "1":
+        if request.method == "POST":
             shown = credentials.reveal_once(db.session, row, now=now, secret_key=secret)
             if shown is not None:
                 audit.record(db.session, actor=actor(), action="credentials.reveal", object_type="credential_batch",
@@ -133,8 +133,11 @@ def batch(batch_id: int):
         people = sorted(((profiles[uid], pw) for uid, pw in shown.items() if uid in profiles),
                         key=lambda item: item[0].exam_number)
     files = db.session.scalars(select(SlipFile).where(SlipFile.batch_id == row.id).order_by(SlipFile.id.desc())).all()
-    return render_template("ops/batch.html", batch=row, shown=people, schools=schools, error=error, files=files,
-                           rooms_by_school={s.id: rooms.rooms_of_school(db.session, s) for s, _ in schools})
+    response = Response(render_template("ops/batch.html", batch=row, shown=people, schools=schools, error=error,
+                                        files=files,
+                                        rooms_by_school={s.id: rooms.rooms_of_school(db.session, s) for s, _ in schools}))
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.route("/batches/<int:batch_id>/purge", methods=["POST"])

@@ -78,9 +78,11 @@ def test_import_job_then_batch_shows_passwords_once_then_slips_pdf(app, as_role,
     done = client.get(f"/ops/import/{job_id}").get_data(as_text=True)
     assert "已导入 4 名考生" in done
     batch_id = db_session.get(Job, job_id).result["batch_id"]
-    first = client.get(f"/ops/batches/{batch_id}?reveal=1").get_data(as_text=True)
+    assert "WEB0001" not in client.get(f"/ops/batches/{batch_id}").get_data(as_text=True)  # a GET never reveals
+    token = csrf_token(client, f"/ops/batches/{batch_id}")
+    first = client.post(f"/ops/batches/{batch_id}", data={"csrf_token": token}).get_data(as_text=True)
     assert "WEB0001" in first and "只显示这一次" in first
-    again = client.get(f"/ops/batches/{batch_id}?reveal=1").get_data(as_text=True)
+    again = client.post(f"/ops/batches/{batch_id}", data={"csrf_token": token}).get_data(as_text=True)
     assert "不再显示" in again
     room = db_session.scalar(select(Room).where(Room.name == "第1考场"))
     printed = client.get(f"/ops/slips/print?batch_id={batch_id}&room_id={room.id}")
@@ -359,7 +361,7 @@ def test_slip_and_credential_actions_are_audited(app, as_role, db_session):
     run_jobs(app, db_session)
     batch_id = db_session.scalar(select(CredentialBatch.id).order_by(CredentialBatch.id.desc()))
     room = db_session.scalar(select(Room).where(Room.name == "第1考场"))
-    client.get(f"/ops/batches/{batch_id}?reveal=1")
+    client.post(f"/ops/batches/{batch_id}", data={"csrf_token": csrf_token(client, f"/ops/batches/{batch_id}")})
     client.get(f"/ops/slips/print?batch_id={batch_id}&room_id={room.id}")
     client.post("/ops/slips", data={"csrf_token": csrf_token(client, "/ops/slips"), "mode": "batch", "batch_id": batch_id,
                                     "room_id": room.id})
