@@ -82,9 +82,36 @@ def init_app(app: Flask) -> None:
 
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", os.path.join(app.root_path, "translations"))
     babel.init_app(app, locale_selector=select_locale)
+    _install_template_gettext(app)
     app.jinja_env.filters["localtime"] = local_time
     app.jinja_env.globals["is_zh"] = is_zh
     app.jinja_env.globals["type_label"] = type_label
     app.jinja_env.globals["exam_state_label"] = exam_state_label
     app.jinja_env.globals["status_label"] = status_label
     app.jinja_env.globals["current_locale"] = lambda: str(get_locale())
+
+
+def _install_template_gettext(app: Flask) -> None:
+    """Template ``_()`` that looks the request's translations up once, not at every call.
+
+    Flask-Babel's template callables resolve the domain, the context and the locale on each of
+    the few hundred ``_()`` calls of the exam page (about a fifth of its rendering time, profiled
+    in docs/performance.md). The locale is fixed for a request (Flask-Babel caches it too), so
+    the translations object is kept in ``g`` for the rest of the request.
+    """
+    from flask import g
+    from flask_babel import get_translations
+
+    def translations():
+        found = g.get("_i18n_translations")
+        if found is None:
+            found = g._i18n_translations = get_translations()
+        return found
+
+    app.jinja_env.install_gettext_callables(
+        gettext=lambda s: translations().ugettext(s),
+        ngettext=lambda s, p, n: translations().ungettext(s, p, n),
+        newstyle=True,
+        pgettext=lambda c, s: translations().upgettext(c, s),
+        npgettext=lambda c, s, p, n: translations().unpgettext(c, s, p, n),
+    )

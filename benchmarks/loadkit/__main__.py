@@ -19,7 +19,6 @@ import os
 import statistics
 import sys
 import time
-from contextlib import ExitStack
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,7 @@ from typing import Any
 from app.clock import utcnow
 from benchmarks.loadkit import scenarios as sc
 from benchmarks.loadkit import target as tg
-from benchmarks.loadkit.servers import APP, BARE, Server
+from benchmarks.loadkit.servers import APP, BARE, Running, Server
 from benchmarks.loadkit.student import Recorder
 
 DEFAULT_WORKDIR = os.environ.get("LOADKIT_WORKDIR", "/tmp/yingcai-loadkit")
@@ -88,9 +87,7 @@ def cmd_exam(args, target: tg.Target | None = None) -> dict[str, Any]:
     opts = sc.ExamOptions(students=min(args.students, len(target.students)), think=args.think,
                           login_concurrency=args.login_concurrency, time_limit=args.time_limit,
                           heartbeat=args.heartbeat)
-    with ExitStack() as stack:
-        for s in apps:
-            stack.enter_context(s)
+    with Running(*apps):
         cpu0 = sum(s.cpu_seconds() for s in apps)
         log(f"exam: {opts.students} students, think {opts.think} s, {len(apps)} node(s) on "
             f"{', '.join(s.base for s in apps)}")
@@ -120,7 +117,7 @@ def cmd_autosave(args, target: tg.Target | None = None) -> dict[str, Any]:
     if len(target.students) < 2 * c:
         raise SystemExit(f"autosave needs {2 * c} students; seed more with setup --students")
     apps, bare = servers(target, args, bare=True)
-    with apps[0], bare:
+    with Running(apps[0], bare):
         from benchmarks.loadkit import bare_app_setup
         bare_ids = bare_app_setup.bare_attempts(target, range(c, 2 * c))
         question_ids = bare_app_setup.question_ids(target)
@@ -169,7 +166,7 @@ def cmd_start(args, target: tg.Target | None = None) -> dict[str, Any]:
     apps, bare = servers(target, args, bare=True)
     from benchmarks.loadkit import bare_app_setup
 
-    with apps[0], bare:
+    with Running(apps[0], bare):
         student_ids = bare_app_setup.student_ids(target, range(n))
 
         async def go() -> dict[str, Any]:
@@ -294,9 +291,9 @@ def summary_table(r: dict[str, Any]) -> str:
 def cmd_quick(args) -> int:
     """The CI drill (correctness only): seed, a small exam, a short autosave burst; 0 lost, no 5xx."""
     t = time.perf_counter()
-    args.students = args.students if args.students_given else 40
-    target = cmd_setup(args)
     nodes = 2 if args.db == "postgres" else 1
+    args.students = args.students if args.students_given else 24
+    target = cmd_setup(args)
     exam = cmd_exam(argparse.Namespace(**{**vars(args), "nodes": nodes, "think": 0.02, "heartbeat": 0.5,
                                           "time_limit": 40}), target)
     ok = exam["oracle"]["ok"] and exam["5xx"] == 0 and exam["failed_students"] == 0 \

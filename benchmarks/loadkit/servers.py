@@ -41,6 +41,11 @@ class Server:
 
     def start(self, timeout: float = 60) -> Server:
         """Launch gunicorn with the repo's gunicorn.conf.py and wait until it answers."""
+        self.launch()
+        return self.wait_ready(timeout)
+
+    def launch(self) -> None:
+        """Start the gunicorn process (returns at once)."""
         env = {**os.environ, **self.env, "YINGCAI_BIND": f"127.0.0.1:{self.port}", "YINGCAI_ACCESS_LOG": "off",
                "PYTHONPATH": str(REPO)}
         if self.workers:
@@ -53,11 +58,15 @@ class Server:
         log = open(Path(self.logdir) / f"{self.name}-{self.port}.log", "ab")
         self.proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", str(REPO / "gunicorn.conf.py"), self.spec],
                                      cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self._log = log.name
+
+    def wait_ready(self, timeout: float = 60) -> Server:
+        """Wait until every worker is up and the server answers."""
         path = "/health" if self.spec == BARE else "/api/time"
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.name} exited with {self.proc.returncode}; see {log.name}")
+                raise RuntimeError(f"{self.name} exited with {self.proc.returncode}; see {self._log}")
             try:
                 with urllib.request.urlopen(self.base + path, timeout=2) as r:
                     if r.status == 200 and len(self.worker_pids()) >= max(1, self.workers or 1):
@@ -106,6 +115,28 @@ class Server:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+class Running:
+    """Several servers started in parallel (workers boot together) and stopped together."""
+
+    def __init__(self, *servers: Server | None):
+        self.servers = [s for s in servers if s is not None]
+
+    def __enter__(self) -> list[Server]:
+        try:
+            for s in self.servers:
+                s.launch()
+            for s in self.servers:
+                s.wait_ready()
+        except BaseException:
+            self.__exit__()
+            raise
+        return self.servers
+
+    def __exit__(self, *exc) -> None:
+        for s in self.servers:
+            s.stop()
 
 
 def own_cpu_seconds() -> float:

@@ -208,14 +208,14 @@ def reset_attempts(target: Target, *, keep_consents: bool = False) -> None:
         if not keep_consents:
             db.session.execute(delete(ExamConsent))
         db.session.commit()
-    analyze(target)
+    analyze(target, tables="attempts, writer_tokens, responses, save_receipts, attempt_events, exam_consents")
 
 
-def analyze(target: Target) -> None:
+def analyze(target: Target, tables: str = "") -> None:
     """Fresh planner statistics after bulk changes (PostgreSQL; SQLite plans from its indexes)."""
     if target.kind != "postgres":
         return
     import psycopg
 
     with psycopg.connect(target.url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as conn:
-        conn.execute("VACUUM ANALYZE")
+        conn.execute(f"VACUUM ANALYZE {tables}" if tables else "VACUUM ANALYZE")

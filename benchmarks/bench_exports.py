@@ -1,0 +1,179 @@
+"""Exporting 100,000 ranked rows: XLSX (overall sheet + one per league) and CSV, time and peak RSS growth.
+
+Run: .venv/bin/python benchmarks/bench_exports.py [--db sqlite|postgres] [--rows 100000]
+Seeds a fresh database (SQLite file in /tmp, or the dedicated PostgreSQL database yingcai_bench) with
+N students, finalized attempts and one stored ranking run through bulk inserts, then calls
+app.services.exports.export_file exactly as `flask rankings export` does, three times per format,
+and prints the medians. Peak RSS growth is sampled every 10 ms while the export runs. The baseline
+measured in the same run is the floor for any CSV: writing the same rows' cells with the csv module
+from memory (no database).
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import os
+import random
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from datetime import timedelta
+
+from sqlalchemy import insert, select
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the repo root, for benchmarks.*
+
+
+def rss_mb() -> float:
+    """Resident set size of this process, MB."""
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+class PeakRss:
+    """Samples RSS in a thread while a block runs; ``growth`` is the peak above the start, MB."""
+
+    def __enter__(self) -> PeakRss:
+        self.start = self.peak = rss_mb()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.01):
+            self.peak = max(self.peak, rss_mb())
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, rss_mb())
+
+    @property
+    def growth(self) -> float:  # noqa: D102
+        return self.peak - self.start
+
+
+def seed(session, n: int):
+    """One exam, n students over the 36 schools, n finalized attempts and a stored ranking run."""
+    from app.clock import utcnow
+    from app.commands.demo import ensure_schools
+    from app.domain.ranking import Entry, rank
+    from app.models import Attempt, Exam, RankingRun, RankingRow, School, StudentProfile, User
+
+    now = utcnow()
+    ensure_schools(session)
+    schools = session.execute(select(School.id, School.league_code).order_by(School.id)).all()
+    exam = Exam(subject_code="physics", title="导出压力测试", instructions="", kind="selection", state="published",
+                opens_at=now - timedelta(hours=3), closes_at=now - timedelta(hours=1), duration_minutes=120,
+                grace_seconds=60, eligibility={}, tie_breaks=["fewer_wrong"], shuffle_questions=True,
+                shuffle_options=True, seed="bench", created_at=now)
+    session.add(exam)
+    session.flush()
+    rnd = random.Random(7)
+    conn = session.connection()
+    batch = 5000
+    for start in range(0, n, batch):
+        ids = range(start, min(n, start + batch))
+        conn.execute(insert(User), [{"id": i + 1, "login_name": f"X{i:06d}", "display_name": "x", "role": "student",
+                                     "password_hash": "-", "session_token": f"t{i}", "is_active": True,
+                                     "created_at": now} for i in ids])
+        conn.execute(insert(StudentProfile), [
+            {"user_id": i + 1, "exam_number": f"X{i:06d}", "name": "=SUM(A1)" if i % 997 == 0 else f"考生{chr(0x4e00 + i % 500)}",
+             "gender": "U", "grade": "高一", "school_id": schools[i % len(schools)][0],
+             "league_code": schools[i % len(schools)][1], "subject_code": "physics"} for i in ids])
+        conn.execute(insert(Attempt), [
+            {"id": i + 1, "exam_id": exam.id, "student_id": i + 1, "state": "finalized", "seed": "s", "layout": [],
+             "started_at": now - timedelta(hours=2), "deadline": now - timedelta(minutes=1), "extra_seconds": 0,
+             "last_seq": 0, "needs_manual": False, "finalized_reason": "submitted", "score_total": 0.0}
+            for i in ids])
+    entries = [Entry(i + 1, rnd.randint(0, 3000) / 10, schools[i % len(schools)][1], schools[i % len(schools)][0],
+                     {"选择": rnd.randint(0, 60)}, rnd.randint(0, 30), rnd.randint(600, 7200)) for i in range(n)]
+    ranked = rank(entries, ["fewer_wrong"])
+    run = RankingRun(exam_id=exam.id, computed_at=now, computed_by="bench", exam_revision=1, tie_breaks=["fewer_wrong"],
+                     section_names=["选择"], row_count=n, ranked_count=n)
+    session.add(run)
+    session.flush()
+    rows = []
+    for position, r in enumerate(ranked):
+        i = r.entry.attempt_id - 1
+        rows.append({"run_id": run.id, "attempt_id": i + 1, "position": position, "student_id": i + 1,
+                     "exam_number": f"X{i:06d}", "league_code": schools[i % len(schools)][1],
+                     "school_id": schools[i % len(schools)][0], "status": "finalized", "total": r.entry.total,
+                     "sections": {"选择": entries[i].sections["选择"]}, "wrong_count": entries[i].wrong_count,
+                     "time_used_seconds": entries[i].time_used_seconds, "rank": r.rank,
+                     "league_rank": r.league_rank, "school_rank": r.school_rank, "count": n,
+                     "percentile": r.percentile, "tied": r.tied})
+        if len(rows) == batch:
+            conn.execute(insert(RankingRow), rows)
+            rows = []
+    if rows:
+        conn.execute(insert(RankingRow), rows)
+    session.commit()
+    return exam.id
+
+
+def main() -> None:  # noqa: D103
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    from benchmarks.loadkit import target as tg
+
+    workdir = tempfile.mkdtemp(prefix="yingcai-exports-")
+    target = tg.Target(kind=args.db, workdir=workdir, url=tg.recreate_database(args.db, workdir))
+    app = tg.make_app(target)
+    from app.clock import utcnow
+    from app.extensions import db
+    from app.models import Exam
+    from app.services import exports
+
+    with app.app_context():
+        from flask_migrate import upgrade
+
+        upgrade()
+        t = time.perf_counter()
+        exam_id = seed(db.session, args.rows)
+        print(f"seeded {args.rows:,} ranked rows on {args.db} in {time.perf_counter() - t:.1f} s")
+        exam = db.session.get(Exam, exam_id)
+        results: dict[str, list[tuple[float, float, int]]] = {"xlsx": [], "csv": []}
+        for _ in range(args.runs):
+            for fmt in ("csv", "xlsx"):
+                path = os.path.join(workdir, f"export.{fmt}")
+                db.session.expire_all()
+                with PeakRss() as mem:
+                    t = time.perf_counter()
+                    count = exports.export_file(db.session, exam, fmt, path, league_code=None, now=utcnow())
+                    elapsed = time.perf_counter() - t
+                db.session.rollback()
+                results[fmt].append((elapsed, mem.growth, os.path.getsize(path)))
+                assert count == args.rows, count
+        # Baseline in the same run: the same number of rows of cells through the csv module, from memory.
+        cells = [[i, "", 3, 7, f"X{i:06d}", "考生", "呼和浩特第一中学", "呼和浩特市", 250.5, 50, 3600, 99.5, "有效", "", ""]
+                 for i in range(args.rows)]
+        base = []
+        for _ in range(args.runs):
+            t = time.perf_counter()
+            buffer = io.StringIO()
+            csv.writer(buffer).writerows(cells)
+            buffer.getvalue().encode("utf-8")
+            base.append(time.perf_counter() - t)
+    for fmt in ("csv", "xlsx"):
+        times = [r[0] for r in results[fmt]]
+        growth = [r[1] for r in results[fmt]]
+        print(f"export {fmt} {args.rows:,} rows ({args.db}): median {statistics.median(times):.2f} s "
+              f"(runs {', '.join(f'{x:.2f}' for x in times)}), peak RSS growth median {statistics.median(growth):.0f} MB "
+              f"(max {max(growth):.0f}), file {results[fmt][0][2] / 2**20:.1f} MB")
+    print(f"baseline: csv.writer over the same rows from memory {statistics.median(base):.2f} s")
+    if args.db == "sqlite":
+        for name in os.listdir(workdir):
+            os.unlink(os.path.join(workdir, name))
+        os.rmdir(workdir)
+
+
+if __name__ == "__main__":
+    main()
