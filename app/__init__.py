@@ -51,6 +51,7 @@ def _register_blueprints(app: Flask) -> None:
     from app.jobs import bp as jobs_bp
     from app.main import bp as main_bp
     from app.ops import bp as ops_bp
+    from app.results import bp as results_bp
 
     app.register_blueprint(main_bp)
     app.register_blueprint(auth_bp)
@@ -62,3 +63,4 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(exam_bp, url_prefix="/exam")
     app.register_blueprint(exams_bp, url_prefix="/exams")
     app.register_blueprint(ops_bp, url_prefix="/ops")
+    app.register_blueprint(results_bp, url_prefix="/results")

@@ -189,7 +189,8 @@ def command(simulate: int, simulate_live: int) -> None:
     if simulate:
         from app.services import simulation
 
-        for line in simulation.demo(db.session, simulate, password=DEMO_PASSWORD, hash_params=hash_params):
+        for line in simulation.demo(db.session, simulate, password=DEMO_PASSWORD, hash_params=hash_params,
+                                    echo=click.echo):
             click.echo(line)
     if simulate_live:
         from app.services import live_sim

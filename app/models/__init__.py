@@ -24,3 +24,12 @@ from app.models.room import ATTENDANCE_STATES, Attendance, IncidentNote, Room, S
 
 __all__ += ["ATTENDANCE_STATES", "Attendance", "CredentialBatch", "IncidentNote", "Room", "SeatAssignment",
             "SlipFile", "room_proctors"]
+from app.models.ranking import (  # noqa: E402  (results: rankings, selection, snapshots, grading)
+    ManualGrade, RankingRow, RankingRun, Regrade, ResultSettings, ResultSnapshot, ScoreReview,
+    SelectionDecision, SelectionRule, Voiding,
+)
+
+__all__ += [
+    "ManualGrade", "RankingRow", "RankingRun", "Regrade", "ResultSettings", "ResultSnapshot", "ScoreReview",
+    "SelectionDecision", "SelectionRule", "Voiding",
+]

@@ -1,0 +1,271 @@
+"""Computing and storing an exam's standings: the one place ranks are made.
+
+``compute`` reads every attempt of an exam, ranks them with ``app.domain.ranking.rank`` (total
+descending, then ``Exam.tie_breaks``; standard competition ranking 1, 2, 2, 4 — 并列名次，后续名次顺延;
+overall, per league and per school, with percentiles) and stores the result as a ``RankingRun``.
+Pages, exports, selection and publication read the stored rows; nothing else sorts students.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from app.domain import ranking
+from app.domain.ranking import Entry, RankedRow
+from app.models import (
+    Attempt,
+    Exam,
+    RankingRow,
+    RankingRun,
+    ResultSettings,
+    ResultSnapshot,
+    SelectionRule,
+    StudentProfile,
+)
+from app.services import audit, papers
+
+INSERT_BATCH = 5000
+
+
+class ResultsError(Exception):
+    """A refused results action, with a stable code, an HTTP status and Chinese and English text."""
+
+    def __init__(self, code: str, zh: str, en: str, status: int = 409):
+        super().__init__(f"{code}: {en}")
+        self.code, self.zh, self.en, self.status = code, zh, en, status
+
+
+def settings_for(session: Session, exam_id: int, *, create: bool = True) -> ResultSettings:
+    """The exam's grading and publication settings, with defaults until first changed.
+
+    ``create=False`` (for readers) returns an unsaved default instead of writing a row.
+    """
+    settings = session.get(ResultSettings, exam_id)
+    if settings is None:
+        settings = ResultSettings(exam_id=exam_id, double_marking=False, double_threshold=2.0,
+                                  public_list=False, review_days=7, change_count=0)
+        if create:
+            session.add(settings)
+            session.flush()
+    return settings
+
+
+def mark_changed(session: Session, exam_id: int, now: datetime) -> None:
+    """Record that a score or an attempt state of the exam changed (stored rankings are now stale)."""
+    settings = settings_for(session, exam_id)
+    settings.scores_changed_at = now
+    settings.change_count = (settings.change_count or 0) + 1
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What a ranking is computed from: entries in exam-number order, and who they belong to."""
+
+    entries: list[Entry]
+    people: dict[int, tuple[int, str]]  # attempt id -> (student id, exam number)
+    section_names: list[str]
+    pending_manual: int
+    in_progress: int
+
+
+def section_names(session: Session, exam: Exam) -> list[str]:
+    """The exam's section names in paper order (a name used twice counts once)."""
+    return list(dict.fromkeys(s.name for s in papers.load(session, exam).sections))
+
+
+def load_inputs(session: Session, exam: Exam) -> Inputs:
+    """Every attempt of the exam as a ranking entry, from the stored scores.
+
+    Input order is the exam number, so tied attempts are listed by exam number everywhere.
+    An attempt ranks only when it is finalized and scored; voided, absent and unfinished ones are
+    carried along unranked.
+    """
+    # Only the parts of score_detail a ranking reads, extracted by the database: the per-question
+    # items are most of each document and would dominate the time on a national exam.
+    rows = session.execute(
+        select(Attempt.id, Attempt.state, Attempt.score_total, Attempt.score_detail["sections"],
+               Attempt.score_detail["time_used_seconds"].as_integer(), Attempt.wrong_count,
+               Attempt.needs_manual, Attempt.student_id, StudentProfile.exam_number, StudentProfile.league_code,
+               StudentProfile.school_id)
+        .join(StudentProfile, StudentProfile.user_id == Attempt.student_id)
+        .where(Attempt.exam_id == exam.id).order_by(StudentProfile.exam_number)).all()
+    entries, people = [], {}
+    pending = in_progress = 0
+    for (attempt_id, state, total, sections, time_used, wrong, needs_manual, student_id, number, league,
+         school) in rows:
+        status = state
+        if state == "finalized" and total is None:
+            status = "in_progress"  # finalized but not scored yet: not ranked
+        if status == "in_progress":
+            in_progress += 1
+        if status == "finalized" and needs_manual:
+            pending += 1
+        entries.append(Entry(attempt_id, float(total or 0), league, school, sections or {}, int(wrong or 0),
+                             int(time_used or 0), status))
+        people[attempt_id] = (student_id, number)
+    return Inputs(entries, people, section_names(session, exam), pending, in_progress)
+
+
+def rank_inputs(exam: Exam, inputs: Inputs) -> list[RankedRow]:
+    """Apply the ranking rule (app.domain.ranking.rank) with the exam's declared tie-break chain."""
+    return ranking.rank(inputs.entries, list(exam.tie_breaks or ()))
+
+
+def compute(session: Session, exam: Exam, *, now: datetime, actor: audit.Actor) -> RankingRun:
+    """Rank every attempt of the exam and store the run; older runs nobody refers to are removed."""
+    changes = settings_for(session, exam.id).change_count
+    inputs = load_inputs(session, exam)
+    rows = rank_inputs(exam, inputs)
+    run = RankingRun(exam_id=exam.id, computed_at=now, change_count=changes, computed_by=actor.label[:64], exam_revision=exam.revision,
+                     tie_breaks=list(exam.tie_breaks or ()), section_names=inputs.section_names,
+                     row_count=len(rows), ranked_count=sum(1 for r in rows if r.rank is not None),
+                     pending_manual=inputs.pending_manual, in_progress=inputs.in_progress)
+    session.add(run)
+    session.flush()
+    _store_rows(session, run.id, rows, inputs.people)
+    _prune(session, exam.id, keep=run.id)
+    audit.record(session, actor=actor, action="ranking.compute", object_type="exam", object_id=exam.id, now=now,
+                 after={"run": run.id, "rows": run.row_count, "ranked": run.ranked_count,
+                        "pending_manual": run.pending_manual, "tie_breaks": run.tie_breaks})
+    return run
+
+
+_ROW_COLUMNS = ("run_id", "attempt_id", "position", "student_id", "exam_number", "league_code", "school_id", "status",
+                "total", "sections", "wrong_count", "time_used_seconds", "rank", "league_rank", "school_rank", "count",
+                "league_count", "school_count", "percentile", "league_percentile", "school_percentile", "tied")
+
+
+def _store_rows(session: Session, run_id: int, rows: list[RankedRow], people: dict[int, tuple[int, str]]) -> None:
+    # Straight to the driver's executemany with tuples: SQLAlchemy's per-row parameter processing
+    # would cost more than the insert itself on a national exam. The one JSON column is encoded
+    # here (and cast on PostgreSQL); the statement is the same on both databases but for the
+    # placeholder style.
+    postgres = session.get_bind().dialect.name == "postgresql"
+    mark = "%s" if postgres else "?"
+    values = ", ".join(f"{mark}::json" if postgres and c == "sections" else mark for c in _ROW_COLUMNS)
+    sql = f"INSERT INTO ranking_rows ({', '.join(_ROW_COLUMNS)}) VALUES ({values})"
+    dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+    connection = session.connection()
+    batch: list[tuple] = []
+    for position, row in enumerate(rows):
+        entry = row.entry
+        student_id, number = people[entry.attempt_id]
+        batch.append((
+            run_id, entry.attempt_id, position, student_id, number, entry.league_code, entry.school_id,
+            entry.status, entry.total if entry.status == "finalized" else None, dumps(dict(entry.sections)),
+            entry.wrong_count, int(entry.time_used_seconds), row.rank, row.league_rank, row.school_rank, row.count,
+            row.league_count, row.school_count, row.percentile, row.league_percentile, row.school_percentile,
+            bool(row.tied),
+        ))
+        if len(batch) >= INSERT_BATCH:
+            connection.exec_driver_sql(sql, batch)
+            batch = []
+    if batch:
+        connection.exec_driver_sql(sql, batch)
+
+
+def _prune(session: Session, exam_id: int, *, keep: int) -> None:
+    """Delete runs that neither a snapshot nor a fixed selection refers to (their rows are large)."""
+    referenced = set(session.scalars(select(ResultSnapshot.run_id).where(ResultSnapshot.exam_id == exam_id)))
+    referenced |= set(session.scalars(select(SelectionRule.run_id).where(
+        SelectionRule.exam_id == exam_id, SelectionRule.state == "fixed")))
+    referenced.add(keep)
+    old = [run_id for run_id in session.scalars(select(RankingRun.id).where(RankingRun.exam_id == exam_id))
+           if run_id not in referenced]
+    if not old:
+        return
+    snapshot_rules = set(session.scalars(select(ResultSnapshot.selection_rule_id).where(
+        ResultSnapshot.exam_id == exam_id, ResultSnapshot.selection_rule_id.is_not(None))))
+    for rule in session.scalars(select(SelectionRule).where(SelectionRule.run_id.in_(old))):
+        if rule.id not in snapshot_rules:
+            session.delete(rule)
+    session.flush()
+    session.execute(delete(RankingRow).where(RankingRow.run_id.in_(old)))
+    session.execute(delete(RankingRun).where(RankingRun.id.in_(old)))
+
+
+def current_run(session: Session, exam_id: int) -> RankingRun | None:
+    """The latest stored run of the exam, or None."""
+    return session.scalar(select(RankingRun).where(RankingRun.exam_id == exam_id).order_by(RankingRun.id.desc())
+                          .limit(1))
+
+
+def is_stale(session: Session, exam: Exam, run: RankingRun | None) -> bool:
+    """Whether the stored run no longer reflects the stored scores (or there is none)."""
+    if run is None:
+        return True
+    if run.exam_revision != exam.revision or list(run.tie_breaks) != list(exam.tie_breaks or ()):
+        return True
+    settings = session.get(ResultSettings, exam.id)
+    if settings is not None and (settings.change_count or 0) != run.change_count:
+        return True
+    latest, count, scored = session.execute(
+        select(func.max(Attempt.scored_at), func.count(),
+               func.count(Attempt.scored_at).filter(Attempt.state == "finalized"))
+        .where(Attempt.exam_id == exam.id)).one()
+    return (latest is not None and latest > run.computed_at) or count != run.row_count or scored != run.ranked_count
+
+
+def ensure_current(session: Session, exam: Exam, *, now: datetime, actor: audit.Actor) -> RankingRun:
+    """The stored run if it is up to date, else a freshly computed one."""
+    run = current_run(session, exam.id)
+    if is_stale(session, exam, run):
+        run = compute(session, exam, now=now, actor=actor)
+    return run
+
+
+def as_ranked_rows(rows: Iterable[RankingRow]) -> list[RankedRow]:
+    """Stored rows back as the domain's RankedRow (for selection), in stored order."""
+    result = []
+    for row in rows:
+        entry = Entry(row.attempt_id, float(row.total or 0), row.league_code, row.school_id, row.sections or {},
+                      row.wrong_count, row.time_used_seconds, row.status)
+        result.append(RankedRow(entry, row.rank, row.league_rank, row.school_rank, row.count, row.league_count,
+                                row.school_count, row.tied))
+    return result
+
+
+def stored_rows(session: Session, run_id: int, *, league: str | None = None) -> list[Any]:
+    """The rows of a run in rank order (optionally one league's), read-only, with RankingRow's attributes.
+
+    Plain result rows rather than ORM objects: a national exam has 100,000 of them and nothing
+    here changes them.
+    """
+    query = select(*RankingRow.__table__.columns).where(RankingRow.run_id == run_id)
+    if league:
+        query = query.where(RankingRow.league_code == league)
+    return list(session.execute(query.order_by(RankingRow.position)))
+
+
+def row_of_attempt(session: Session, run_id: int, attempt_id: int) -> RankingRow | None:
+    """One attempt's stored row in a run."""
+    return session.get(RankingRow, (run_id, attempt_id))
+
+
+def page_rows(session: Session, run: RankingRun, *, rule_id: int | None, league: str | None, offset: int,
+              limit: int) -> tuple[int, list[tuple]]:
+    """One page of a run for the results page: (row, name, school, decision status, step, reserve position)."""
+    from sqlalchemy import and_
+
+    from app.models import School, SelectionDecision
+
+    base = select(RankingRow).where(RankingRow.run_id == run.id)
+    if league:
+        base = base.where(RankingRow.league_code == league)
+    total = session.scalar(select(func.count()).select_from(base.subquery()))
+    query = (select(RankingRow, StudentProfile.name, School.name, SelectionDecision.status, SelectionDecision.step,
+                    SelectionDecision.reserve_position)
+             .join(StudentProfile, StudentProfile.user_id == RankingRow.student_id)
+             .outerjoin(School, School.id == RankingRow.school_id)
+             .outerjoin(SelectionDecision, and_(SelectionDecision.rule_id == rule_id,
+                                                SelectionDecision.attempt_id == RankingRow.attempt_id))
+             .where(RankingRow.run_id == run.id))
+    if league:
+        query = query.where(RankingRow.league_code == league)
+    return total, [tuple(r) for r in session.execute(query.order_by(RankingRow.position).offset(offset).limit(limit))]
