@@ -81,9 +81,10 @@ def take(attempt_id: int):
         attempt = service.get_own(db.session, attempt_id, current_user, now=now)
     except service.AttemptError:
         abort(404)
-    db.session.commit()
     if attempt.state != "in_progress":
+        db.session.commit()  # get_own may just have finalized it
         return redirect(url_for("exam.done", attempt_id=attempt.id))
+    # Nothing was written: no commit, so the attempt and exam just read are not expired and re-read.
     paper = papers.load(db.session, attempt.exam)
     responses = {r.exam_question_id: r.value for r in db.session.scalars(
         select(Response).where(Response.attempt_id == attempt.id))}

@@ -52,8 +52,11 @@ class Client:
 
 def _event(session: Session, attempt_id: int, kind: str, now: datetime, client: Client,
            detail: dict[str, Any] | None = None) -> None:
-    session.add(AttemptEvent(attempt_id=attempt_id, kind=kind, at=now, ip=client.ip,
-                             user_agent=(client.user_agent or "")[:255] or None, detail=detail))
+    # A plain INSERT now rather than an ORM object flushed at commit: events are written on the hot
+    # paths (start, page open, heartbeat) and are never read back in the same request.
+    session.connection().execute(insert(AttemptEvent.__table__), {
+        "attempt_id": attempt_id, "kind": kind, "at": now, "ip": client.ip,
+        "user_agent": (client.user_agent or "")[:255] or None, "detail": detail})
 
 
 def timing_view(attempt: Attempt, exam: Exam, now: datetime) -> dict[str, Any]:
@@ -79,13 +82,16 @@ def has_pledged(session: Session, exam_id: int, user_id: int) -> bool:
                                                        ExamConsent.student_id == user_id)) is not None
 
 
-def _extra_seconds(session: Session, exam: Exam, user: User) -> int:
-    """Accommodation minutes of the student plus exam-wide grants (per-attempt grants come later)."""
+def _pledge_and_extra_seconds(session: Session, exam: Exam, user: User) -> tuple[bool, int]:
+    """Whether the student pledged, and their accommodation minutes plus exam-wide grants (per-attempt
+    grants come later) — one query, as the start herd runs it for every student at once."""
+    pledged, granted = session.execute(select(
+        exists().where(ExamConsent.exam_id == exam.id, ExamConsent.student_id == user.id),
+        select(func.coalesce(func.sum(TimeGrant.seconds), 0)).where(
+            TimeGrant.exam_id == exam.id, TimeGrant.attempt_id.is_(None), TimeGrant.scope == "exam")
+        .scalar_subquery())).one()
     profile = user.student
-    seconds = (profile.extra_minutes if profile else 0) * 60
-    seconds += session.scalar(select(func.coalesce(func.sum(TimeGrant.seconds), 0)).where(
-        TimeGrant.exam_id == exam.id, TimeGrant.attempt_id.is_(None), TimeGrant.scope == "exam")) or 0
-    return int(seconds)
+    return bool(pledged), int((profile.extra_minutes if profile else 0) * 60 + (granted or 0))
 
 
 def _layout(exam: Exam, paper: papers.Paper, seed: str) -> list[list[int]]:
@@ -118,11 +124,11 @@ def start(session: Session, *, exam: Exam, user: User, now: datetime, client: Cl
         raise AttemptError(reason, 409, zh, en)
     if exam.access_code and not secrets.compare_digest((access_code or "").strip(), exam.access_code):
         raise AttemptError("access_code", 403, "考试口令不正确，请向监考老师确认", "wrong access code; ask your proctor")
-    if not has_pledged(session, exam.id, user.id):
+    pledged, extra = _pledge_and_extra_seconds(session, exam, user)
+    if not pledged:
         raise AttemptError("pledge_required", 409, "请先阅读并接受诚信承诺", "accept the honesty pledge first")
     paper = papers.load(session, exam)
     seed = secrets.token_hex(16)
-    extra = _extra_seconds(session, exam, user)
     deadline = timing.compute_deadline(now, timedelta(minutes=exam.duration_minutes), exam.closes_at,
                                        timedelta(seconds=extra))
     if session.get_bind().dialect.name == "postgresql":
