@@ -22,7 +22,7 @@
 
   function badge(status, stale) {
     var span = document.createElement('span');
-    var cls = { in_progress: 'badge-ok', submitted: '', finalized: '', absent: 'badge-bad', voided: 'badge-bad', not_started: 'badge-warn' };
+    var cls = { in_progress: 'badge-ok', submitted: '', finalized: '', absent: 'badge-bad', voided: 'badge-bad', not_started: '' };
     span.className = 'badge ' + (stale ? 'badge-bad' : (cls[status] || ''));
     span.textContent = (labels[status] || status) + (stale ? ' · ' + staleLabel : '');
     return span;
