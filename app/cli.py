@@ -6,10 +6,8 @@ from flask import Flask
 
 def register_cli(app: Flask) -> None:
     """Attach each domain's command group (``flask db`` comes from Flask-Migrate)."""
-    from app.commands import analysis, bank, demo, exams, jobs, privacy, students, users
-    from app.commands import rankings
+    from app.commands import analysis, bank, demo, exams, jobs, privacy, rankings, students, users
 
-    for group in (users.group, bank.group, exams.exams_group, exams.attempts_group, jobs.group, demo.command,
-                  students.group, privacy.group, analysis.group):
+    for group in (users.group, students.group, bank.group, exams.exams_group, exams.attempts_group,
+                  rankings.group, analysis.group, privacy.group, jobs.group, demo.command):
         app.cli.add_command(group)
-    app.cli.add_command(rankings.group)
