@@ -214,20 +214,23 @@ def execute(session: Session, plan: Plan, options: Options, *, actor: audit.Acto
                      league_code=league, after={"school": school_name, "name": room_name, "seats": seats},
                      reason="import")
     created: dict[int, str] = {}
+    made: list[tuple[Any, User, str, Any]] = []
     for row, password, hashed in zip(rows, passwords, hashes):
         stored = national_ids.protect(row.national_id, keys=id_keys.encryption_keys, hash_key=id_keys.hash_key) \
             if row.national_id and id_keys else None
-        school = schools[(row.league_code, row.school)]
         user = User(login_name=row.exam_number, display_name=row.name, role="student", password_hash=hashed,
                     session_token=new_session_token(), is_active=True, created_at=now)
         user.student = StudentProfile(
-            exam_number=row.exam_number, name=row.name, gender=row.gender, grade=row.grade, school=school,
-            league_code=row.league_code, subject_code=row.subject_code,
+            exam_number=row.exam_number, name=row.name, gender=row.gender, grade=row.grade,
+            school=schools[(row.league_code, row.school)], league_code=row.league_code, subject_code=row.subject_code,
             national_id_encrypted=stored.encrypted if stored else None,
             national_id_hash=stored.keyed_hash if stored else None,
             national_id_masked=stored.masked if stored else None, extra_minutes=0)
-        session.add(user)
-        session.flush()
+        made.append((row, user, password, stored))
+    # One flush for all accounts: SQLAlchemy batches the INSERTs (with RETURNING for the ids).
+    session.add_all([user for _, user, _, _ in made])
+    session.flush()
+    for row, user, password, stored in made:
         if row.row in plan.seats:
             session.add(SeatAssignment(student_id=user.id, room_id=rooms[plan.seats[row.row][:3]],
                                        seat=plan.seats[row.row][3]))
