@@ -64,6 +64,9 @@ def import_command(path: str, dry_run: bool, encoding: str | None, pattern: str,
         click.echo(f"导入被拒绝：共 {len(plan.issues)} 处问题，未写入任何内容 / import refused: "
                    f"{len(plan.issues)} problem(s), nothing written", err=True)
         print_plan(plan)
+        if plan.error is not None and plan.error.code.startswith("encoding"):
+            click.echo("请用 --encoding gbk 或 --encoding utf-8 指明编码 / name the encoding with --encoding gbk|utf-8",
+                       err=True)
         raise SystemExit(1)
     print_plan(plan)
     click.echo(f"文件有效：{summary['valid']} 名考生（编码 {summary['encoding'] or 'xlsx'}），新学校 {summary['new_schools']}，"

@@ -204,3 +204,12 @@ def test_cli_template(runner, tmp_path):
     out = tmp_path / "t.xlsx"
     result = runner.invoke(args=["students", "template", str(out)])
     assert result.exit_code == 0 and out.read_bytes()[:2] == b"PK"
+
+
+def test_cli_asks_for_the_encoding_it_cannot_tell(runner, tmp_path):
+    path = tmp_path / "ascii-header.csv"
+    path.write_bytes("name,school,league,subject\n乌云,一中,呼和浩特市,物理\n".encode("gbk"))
+    asked = runner.invoke(args=["students", "import", str(path), "--dry-run"])
+    assert asked.exit_code == 1 and "--encoding" in asked.output
+    told = runner.invoke(args=["students", "import", str(path), "--dry-run", "--encoding", "gbk", "--create-schools"])
+    assert told.exit_code == 0, told.output
