@@ -58,6 +58,9 @@ def test_monitor_updates_itself_without_a_reload(page, live_app, live_server):
     assert page.evaluate("window.__notReloaded") is True  # the same page, updated by polling
     assert in_progress.inner_text() == "2"
     assert not [e for e in errors if "Content Security Policy" in e]
+    page.locator("[data-group=leagues] a").first.click()  # drill down into one league
+    page.wait_for_url("**league=*")
+    expect(page.locator('[data-total="total"]')).not_to_have_text("–")
 
 
 def test_proctor_room_page_shows_each_seats_live_state(page, live_app, live_server):

@@ -48,9 +48,19 @@
       var body = tables[i].querySelector('tbody');
       var rows = data[tables[i].getAttribute('data-group')] || [];
       var frag = document.createDocumentFragment();
+      var param = { leagues: 'league', schools: 'school', rooms: 'room' }[tables[i].getAttribute('data-group')];
       rows.forEach(function (g) {
         var tr = document.createElement('tr');
-        cell(tr, g.name);
+        var name = document.createElement('td');
+        if (param && g.id !== null && g.id !== undefined) {
+          var link = document.createElement('a');  /* drill down: the same page filtered to this group */
+          link.href = window.location.pathname + '?' + param + '=' + encodeURIComponent(g.id);
+          link.textContent = g.name;
+          name.appendChild(link);
+        } else {
+          name.textContent = g.name;
+        }
+        tr.appendChild(name);
         ['total', 'not_started', 'in_progress', 'submitted', 'finalized', 'absent', 'stale', 'integrity_events'].forEach(function (k) {
           var td = cell(tr, g[k], 'num');
           if ((k === 'stale' || k === 'integrity_events') && g[k] > 0) { td.className = 'num badge-bad'; }
