@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 PY=.venv/bin/python
 [ -x "$PY" ] || PY=python3
 PG_URL=${TEST_PG_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/yingcai_test}
+WORKERS=${PYTEST_WORKERS:-2}   # pytest-xdist workers (each with its own database)
 stages=("$@"); [ ${#stages[@]} -eq 0 ] && stages=(all)
 [ "${stages[0]}" = "all" ] && stages=(sqlite postgres browser)
 
@@ -25,8 +26,8 @@ run_stage() {
 STAGE_TIMES=()
 for stage in "${stages[@]}"; do
   case "$stage" in
-    sqlite)   run_stage sqlite env -u TEST_DATABASE_URL $PY -m pytest -q --ignore=tests/browser ;;
-    postgres) run_stage postgres env TEST_DATABASE_URL="$PG_URL" $PY -m pytest -q --ignore=tests/browser ;;
+    sqlite)   run_stage sqlite env -u TEST_DATABASE_URL $PY -m pytest -q -n "$WORKERS" --ignore=tests/browser ;;
+    postgres) run_stage postgres env TEST_DATABASE_URL="$PG_URL" $PY -m pytest -q -n "$WORKERS" --ignore=tests/browser ;;
     browser)  run_stage browser env REQUIRE_E2E=${REQUIRE_E2E:-1} $PY -m pytest -q tests/browser ;;
     *) echo "unknown stage $stage"; exit 2 ;;
   esac

@@ -35,6 +35,11 @@ def _fresh_database_url(tmp_path_factory) -> str:
     if not url:
         return "sqlite:///" + str(tmp_path_factory.mktemp("db") / "test.sqlite3")
     parsed = make_url(url)
+    # Under pytest-xdist every worker gets its own database (gw0, gw1, …).
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker:
+        parsed = parsed.set(database=f"{parsed.database}_{worker}")
+        url = parsed.render_as_string(hide_password=False)
     name = parsed.database
     if not re.fullmatch(r"[a-z0-9_]+", name or ""):
         raise RuntimeError("TEST_DATABASE_URL needs a plain database name")

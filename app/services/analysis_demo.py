@@ -115,11 +115,11 @@ def simulate_sitting(session: Session, exam: Exam, n: int, *, now: datetime, id_
         ability = rng.gauss(0.0, 1.0)
         attempts.accept_pledge(session, exam=exam, user=user, now=start, client=client)
         attempt = attempts.start(session, exam=exam, user=user, now=start, client=client)
-        page = attempts.open_page(session, attempt, now=start, client=client)
+        page = attempts.open_page(session, attempt, now=start, client=client, include_questions=False)
         seq = 0
-        for section in page["sections"]:
-            for shown in section["questions"]:
-                q = paper.questions[shown["id"]]
+        for section_ids in attempt.layout:  # the student's own order
+            for shown_id in section_ids:
+                q = paper.questions[shown_id]
                 right = rng.random() < 1 / (1 + math.exp(-(ability - difficulty_logit(q.content))))
                 true_key = planted_option if planted_q is not None and q.id == planted_q.id else None
                 value = planted_answer(q.content, right, rng, true_key)

@@ -162,10 +162,11 @@ def simulate(session: Session, exam: Exam, n: int, *, now: datetime, password_ha
         start = exam.opens_at + timedelta(minutes=10, seconds=rng.randint(0, 300))
         attempts.accept_pledge(session, exam=exam, user=user, now=start - timedelta(minutes=1), client=client)
         attempt = attempts.start(session, exam=exam, user=user, now=start, client=client)
-        page = attempts.open_page(session, attempt, now=start + timedelta(seconds=20), client=client)
+        page = attempts.open_page(session, attempt, now=start + timedelta(seconds=20), client=client,
+                                  include_questions=False)
         duration = (attempt.deadline - attempt.started_at).total_seconds()
         used = min(duration - 30, max(600.0, duration * rng.uniform(0.55, 1.0) - 300 * ability))
-        ids = [q["id"] for section in page["sections"] for q in section["questions"]]
+        ids = [qid for section_ids in attempt.layout for qid in section_ids]  # the student's own order
         for seq, qid in enumerate(ids, 1):
             q = paper.questions[qid]
             value = answer(q.content, _p_right(ability, float(q.content.get("difficulty", 3))), rng)

@@ -56,7 +56,7 @@ def sit(session, make, exam, now, n=90, seed=11, skip_rate=0.05):
         ability = rng.gauss(0.0, 1.2)
         attempts.accept_pledge(session, exam=exam, user=user, now=now, client=CLIENT)
         attempt = attempts.start(session, exam=exam, user=user, now=now, client=CLIENT)
-        page = attempts.open_page(session, attempt, now=now, client=CLIENT)
+        page = attempts.open_page(session, attempt, now=now, client=CLIENT, include_questions=False)
         seq = 0
         # Draw answers in the paper's order, not the student's shuffled one, so the data are the same every run.
         for section in paper.sections:

@@ -111,5 +111,7 @@ def test_cli_simulate_plants_a_wrong_key_and_calibrate_writes_back(runner, db_se
     calibrated = runner.invoke(args=["analysis", "calibrate", str(exam.id)])
     assert calibrated.exit_code == 0, calibrated.output
     db_session.expire_all()
-    single = db_session.scalar(select(Question).where(Question.key == "t-single"))
-    assert single.measured_difficulty is not None
+    # Items everyone (or no one) got right have no finite Rasch difficulty and are left alone;
+    # with 20 simulated students that can be any item, so look at them all.
+    measured = db_session.scalars(select(Question.measured_difficulty).where(Question.key.like("t-%"))).all()
+    assert any(value is not None for value in measured)
