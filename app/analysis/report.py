@@ -20,6 +20,11 @@ from app.services import charts
 from app.services.analysis import ExamAnalysis
 
 
+
+def _sheet(title: str) -> str:
+    """A worksheet name Excel accepts in any language (no []:*?/\\, at most 31 characters)."""
+    return "".join("-" if ch in "[]:*?/\\" else ch for ch in title)[:31] or "Sheet"
+
 def report_filename(exam: Exam) -> str:
     """A Content-Disposition filename (ASCII fallback and the Chinese title, RFC 6266)."""
     return f"analysis-exam-{exam.id}.xlsx; filename*=UTF-8''{quote(exam.title + ' 试题分析.xlsx')}"
@@ -61,7 +66,7 @@ def build_xlsx(result: ExamAnalysis, names: dict[str, str]) -> bytes:
                "title": book.add_format({"bold": True, "font_size": 14})}
     figures = exam_figures(result, names) if result.n_students else {}
 
-    summary = book.add_worksheet(_("概览"))
+    summary = book.add_worksheet(_sheet(_("概览")))
     summary.set_column(0, 0, 26)
     summary.set_column(1, 1, 14)
     summary.write_string(0, 0, result.title, formats["title"])
@@ -85,7 +90,7 @@ def build_xlsx(result: ExamAnalysis, names: dict[str, str]) -> bytes:
                                                          "x_scale": 0.8, "y_scale": 0.8})
             row += 24
 
-    items = book.add_worksheet(_("题目"))
+    items = book.add_worksheet(_sheet(_("题目")))
     headers = [_("题号"), _("题目编号"), _("题型"), _("分值"), _("通过率 p"), _("区分度 D"), _("校正点二列相关"),
                _("删除后 α"), _("未答率"), _("Rasch 难度"), _("标准误"), "Infit", "Outfit", _("DIF 最高类别"),
                _("提示")]
@@ -99,7 +104,7 @@ def build_xlsx(result: ExamAnalysis, names: dict[str, str]) -> bytes:
     items.set_column(14, 14, 90)
     items.freeze_panes(1, 2)
 
-    options = book.add_worksheet(_("选项"))
+    options = book.add_worksheet(_sheet(_("选项")))
     row = 0
     image_row = 0
     for item in result.items:
@@ -118,7 +123,7 @@ def build_xlsx(result: ExamAnalysis, names: dict[str, str]) -> bytes:
                                      {"image_data": io.BytesIO(charts.png(fig)), "x_scale": 0.7, "y_scale": 0.7})
                 image_row = max(image_row, row - len(table) - 3) + 20
 
-    leagues = book.add_worksheet(_("盟市"))
+    leagues = book.add_worksheet(_sheet(_("盟市")))
     _table(leagues, 0, [_("盟市"), _("代码"), _("人数"), _("平均分"), _("标准差"), _("最低分"), _("下四分位"),
                         _("中位数"), _("上四分位"), _("最高分")],
            [[names.get(lg.code, lg.code), lg.code, lg.stats.n, lg.stats.mean, lg.stats.sd, lg.stats.minimum,
@@ -129,7 +134,7 @@ def build_xlsx(result: ExamAnalysis, names: dict[str, str]) -> bytes:
                              {"image_data": io.BytesIO(charts.png(figures["league_histograms"])),
                               "x_scale": 0.8, "y_scale": 0.8})
 
-    dif_sheet = book.add_worksheet("DIF")
+    dif_sheet = book.add_worksheet(_sheet("DIF"))
     codes = [lg.code for lg in result.leagues]
     dif_sheet.write_string(0, 0, _("MH D-DIF（Δ，负值表示该盟市考生在同等总分下更难答对）与 ETS 类别"), formats["head"])
     _table(dif_sheet, 2, [_("题号"), _("题目编号")] + [names.get(c, c) for c in codes],
