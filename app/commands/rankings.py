@@ -157,7 +157,8 @@ def verify(exam_id: int, version: int | None) -> None:
                       ("recomputed from scores / 由成绩重算", report.recomputed_ok)):
         click.echo(f"  {'OK  ' if ok else 'FAIL'} {label}")
     for difference in report.differences[:50]:
-        click.echo(f"  {difference['source']}: {difference['exam_number']} {json.dumps(difference['fields'], ensure_ascii=False)}")
+        fields = json.dumps(difference["fields"], ensure_ascii=False)
+        click.echo(f"  {difference['source']}: {difference['exam_number']} {fields}")
     if not report.ok:
         click.echo("校验失败 / verification FAILED", err=True)
         raise SystemExit(1)

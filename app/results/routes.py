@@ -1,8 +1,7 @@
-"""The office's results pages: rankings, what-if selection, publication, verification, exports,
-regrades, voiding and absentees, score reviews. League admins see and export only their league."""
+"""The office's results pages: the exam list, the ranking, computing, settings, publication,
+verification, exports and the what-if selection. League admins see and export only their league."""
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from typing import Any
@@ -25,89 +24,25 @@ from sqlalchemy import func, select
 
 from app.authz import ADMINS, roles
 from app.clock import utcnow
-from app.domain import scoring
 from app.extensions import db
 from app.i18n import is_zh
-from app.models import (
-    Attempt,
-    Exam,
-    ExamQuestion,
-    Job,
-    League,
-    QuestionVersion,
-    Regrade,
-    ScoreReview,
-    StudentProfile,
-    User,
-    Voiding,
-)
+from app.models import Attempt, Exam, Job, StudentProfile
 from app.results import bp
-from app.results.forms import (
-    AbsentForm,
-    ActionForm,
-    PublishForm,
-    RegradeForm,
-    ReviewResolveForm,
-    SettingsForm,
-    VoidDecisionForm,
-    VoidRequestForm,
+from app.results.context import (
+    all_leagues,
+    exam_or_404,
+    form_error,
+    league_in_scope,
+    message,
+    refused,
+    staff_actor,
 )
-from app.services import (
-    audit,
-    exports,
-    grading,
-    jobs,
-    papers,
-    publication,
-    rankings,
-    regrade,
-    score_reviews,
-    selection_service,
-    voiding,
-)
+from app.results.forms import ActionForm, PublishForm, SettingsForm
+from app.services import audit, exports, jobs, publication, rankings, selection_service
 from app.services.dashboards import league_scope
 from app.services.rankings import ResultsError
 
 PAGE_SIZE = 100
-
-
-def _actor() -> audit.Actor:
-    return audit.Actor(current_user.id, current_user.login_name, request.remote_addr)
-
-
-def _exam(exam_id: int) -> Exam:
-    exam = db.session.get(Exam, exam_id)
-    if exam is None or exam.kind != "selection" or exam.state == "draft":
-        abort(404)
-    return exam
-
-
-def _league(requested: str | None) -> str | None:
-    """The league a page may show: a league admin's own (another one is a 403), else the one asked for."""
-    scope = league_scope(current_user)
-    if scope:
-        if requested and requested != scope:
-            abort(403)
-        return scope
-    return requested or None
-
-
-def _message(exc: ResultsError) -> str:
-    return exc.zh if is_zh() else exc.en
-
-
-def _refused(exc: ResultsError, target: str):
-    db.session.rollback()
-    flash(_message(exc), "error")
-    return redirect(target)
-
-
-def _form_error(form) -> str:
-    return "；".join(f"{getattr(form, name).label.text}: {'；'.join(errors)}" for name, errors in form.errors.items())
-
-
-def _leagues() -> list[League]:
-    return list(db.session.scalars(select(League).order_by(League.code)))
 
 
 # --- the exam list and the ranking page -----------------------------------------------------------
@@ -141,8 +76,8 @@ def index():
 @roles(*ADMINS)
 def ranking(exam_id: int):
     """The stored ranking (a league admin's: their league only), with the actions around it."""
-    exam = _exam(exam_id)
-    league = _league(request.args.get("league"))
+    exam = exam_or_404(exam_id)
+    league = league_in_scope(request.args.get("league"))
     page = max(1, request.args.get("page", 1, type=int))
     run = rankings.current_run(db.session, exam.id)
     snapshot = publication.latest_snapshot(db.session, exam.id)
@@ -160,8 +95,8 @@ def ranking(exam_id: int):
     settings = rankings.settings_for(db.session, exam.id, create=False)
     return render_template(
         "results/ranking.html", exam=exam, run=run, rows=rows, total=total, page=page, page_size=PAGE_SIZE,
-        league=league, scope=league_scope(current_user), leagues=_leagues(), snapshot=snapshot, fixed=fixed,
-        league_names={lg.code: lg.name_zh if is_zh() else lg.name_en for lg in _leagues()},
+        league=league, scope=league_scope(current_user), leagues=all_leagues(), snapshot=snapshot, fixed=fixed,
+        league_names={lg.code: lg.name_zh if is_zh() else lg.name_en for lg in all_leagues()},
         stale=rankings.is_stale(db.session, exam, run), published_current=bool(snapshot and run and
                                                                                snapshot.run_id == run.id),
         rule_id=rule_id, settings=settings, action_form=ActionForm(), publish_form=PublishForm(
@@ -175,8 +110,8 @@ def ranking(exam_id: int):
 @roles("admin")
 def compute(exam_id: int):
     """Compute and store the ranking now."""
-    exam = _exam(exam_id)
-    run = rankings.compute(db.session, exam, now=utcnow(), actor=_actor())
+    exam = exam_or_404(exam_id)
+    run = rankings.compute(db.session, exam, now=utcnow(), actor=staff_actor())
     db.session.commit()
     flash(_("排名已计算：%(n)d 人参加排名", n=run.ranked_count), "success")
     return redirect(url_for("results.ranking", exam_id=exam.id))
@@ -186,10 +121,10 @@ def compute(exam_id: int):
 @roles("admin")
 def settings(exam_id: int):
     """Save double marking, its threshold and the review window length."""
-    exam = _exam(exam_id)
+    exam = exam_or_404(exam_id)
     form = SettingsForm()
     if not form.validate_on_submit():
-        flash(_form_error(form), "error")
+        flash(form_error(form), "error")
         return redirect(url_for("results.ranking", exam_id=exam.id))
     stored = rankings.settings_for(db.session, exam.id)
     before = {"double_marking": stored.double_marking, "double_threshold": stored.double_threshold,
@@ -198,7 +133,7 @@ def settings(exam_id: int):
     stored.double_threshold = float(form.double_threshold.data)
     stored.review_days = form.review_days.data
     rankings.mark_changed(db.session, exam.id, utcnow())  # double marking changes which points are final
-    audit.record(db.session, actor=_actor(), action="results.settings", object_type="exam", object_id=exam.id,
+    audit.record(db.session, actor=staff_actor(), action="results.settings", object_type="exam", object_id=exam.id,
                  now=utcnow(), before=before, after={"double_marking": stored.double_marking,
                                                      "double_threshold": stored.double_threshold,
                                                      "review_days": stored.review_days})
@@ -211,17 +146,17 @@ def settings(exam_id: int):
 @roles("admin")
 def publish(exam_id: int):
     """Publish the results as the next snapshot version."""
-    exam = _exam(exam_id)
+    exam = exam_or_404(exam_id)
     form = PublishForm()
     target = url_for("results.ranking", exam_id=exam.id)
     if not form.validate_on_submit():
-        flash(_form_error(form), "error")
+        flash(form_error(form), "error")
         return redirect(target)
     try:
-        published = publication.publish(db.session, exam, user_id=current_user.id, now=utcnow(), actor=_actor(),
+        published = publication.publish(db.session, exam, user_id=current_user.id, now=utcnow(), actor=staff_actor(),
                                         reason=form.reason.data or None, public_list=form.public_list.data)
     except ResultsError as exc:
-        return _refused(exc, target)
+        return refused(exc, target)
     db.session.commit()
     snap = published.snapshot
     if published.new:
@@ -235,11 +170,11 @@ def publish(exam_id: int):
 @roles("admin")
 def verify(exam_id: int):
     """Recompute from the stored scores and compare with the latest snapshot's hash."""
-    exam = _exam(exam_id)
+    exam = exam_or_404(exam_id)
     try:
         report = publication.verify(db.session, exam, version=request.args.get("version", type=int))
     except ResultsError as exc:
-        return _refused(exc, url_for("results.ranking", exam_id=exam.id))
+        return refused(exc, url_for("results.ranking", exam_id=exam.id))
     db.session.rollback()
     return render_template("results/verify.html", exam=exam, report=report)
 
@@ -248,7 +183,7 @@ def verify(exam_id: int):
 @roles("admin")
 def snapshots(exam_id: int):
     """Every published version with its hash and what moved since the one before."""
-    exam = _exam(exam_id)
+    exam = exam_or_404(exam_id)
     return render_template("results/snapshots.html", exam=exam,
                            versions=publication.snapshots_of(db.session, exam.id))
 
@@ -257,16 +192,16 @@ def snapshots(exam_id: int):
 @roles(*ADMINS)
 def export(exam_id: int, fmt: str):
     """Download the stored ranking as CSV (UTF-8 with BOM) or XLSX; a league admin gets their league."""
-    exam = _exam(exam_id)
+    exam = exam_or_404(exam_id)
     if fmt not in exports.FORMATS:
         abort(404)
-    league = _league(request.args.get("league"))
+    league = league_in_scope(request.args.get("league"))
     try:
         ctx = exports.context(db.session, exam, league_code=league, now=utcnow(),
                               timezone=current_app.config["TIMEZONE"])
     except ResultsError as exc:
-        return _refused(exc, url_for("results.ranking", exam_id=exam.id))
-    audit.record(db.session, actor=_actor(), action="results.export", object_type="exam", object_id=exam.id,
+        return refused(exc, url_for("results.ranking", exam_id=exam.id))
+    audit.record(db.session, actor=staff_actor(), action="results.export", object_type="exam", object_id=exam.id,
                  now=utcnow(), league_code=league, after={"format": fmt, "league": league, "run": ctx.run_id})
     db.session.commit()
     name = exports.file_name(exam.id, fmt, league)
@@ -336,8 +271,8 @@ def _rule_fields(rule) -> dict[str, Any]:
 @roles("admin")
 def selection(exam_id: int):
     """What-if: who the rule being edited would admit; fixing it stores each decision and its step."""
-    exam = _exam(exam_id)
-    leagues = _leagues()
+    exam = exam_or_404(exam_id)
+    leagues = all_leagues()
     known = {league.code for league in leagues}
     ties = selection_service.default_boundary_ties(exam)
     fixed = selection_service.current_fixed(db.session, exam.id)
@@ -346,14 +281,14 @@ def selection(exam_id: int):
         target = url_for("results.selection", exam_id=exam.id, **{k: v for k, v in request.form.items()
                                                                    if k != "csrf_token"})
         if not form.validate_on_submit():
-            flash(_form_error(form) or "CSRF", "error")
+            flash(form_error(form) or "CSRF", "error")
             return redirect(target)
         try:
             rules = selection_service.parse_rules(request.form, default_ties=ties, leagues=known)
             rule = selection_service.fix(db.session, exam, rules, user_id=current_user.id, now=utcnow(),
-                                         actor=_actor())
+                                         actor=staff_actor())
         except ResultsError as exc:
-            return _refused(exc, target)
+            return refused(exc, target)
         db.session.commit()
         flash(_("入围名单已确定：入围 %(a)d 人，候补 %(r)d 人", a=rule.admitted_count, r=rule.reserve_total), "success")
         return redirect(url_for("results.ranking", exam_id=exam.id))
@@ -364,7 +299,7 @@ def selection(exam_id: int):
             rules = selection_service.parse_rules(fields, default_ties=ties, leagues=known)
             preview = selection_service.preview(db.session, exam, rules)
         except ResultsError as exc:
-            error = _message(exc)
+            error = message(exc)
     run = rankings.current_run(db.session, exam.id)
     names: dict[int, tuple[str, str]] = {}
     if preview is not None:
@@ -381,256 +316,3 @@ def selection(exam_id: int):
     return render_template("results/selection.html", exam=exam, leagues=leagues, fields=fields, preview=preview,
                            error=error, names=names, eligible=eligible, fixed=fixed, run=run,
                            stale=rankings.is_stale(db.session, exam, run), default_ties=ties, form=ActionForm())
-
-
-# --- regrades -------------------------------------------------------------------------------------
-
-
-@bp.route("/exams/<int:exam_id>/regrade", methods=["GET", "POST"])
-@roles("admin")
-def regrade_page(exam_id: int):
-    """The exam's questions and sections; a corrected key, version or policy makes a dry run."""
-    exam = _exam(exam_id)
-    form = RegradeForm()
-    if request.method == "POST":
-        target = url_for("results.regrade_page", exam_id=exam.id)
-        if not form.validate_on_submit():
-            flash(_form_error(form), "error")
-            return redirect(target)
-        now, actor = utcnow(), _actor()
-        try:
-            changes = []
-            if form.kind.data == "key":
-                try:
-                    answer = json.loads(form.answer.data or "")
-                except json.JSONDecodeError:
-                    raise ResultsError("answer", "答案应写成 JSON，例如 \"b\" 或 [\"a\",\"c\"]",
-                                       'write the key as JSON, e.g. "b" or ["a","c"]', 422) from None
-                version = regrade.correct_key(db.session, exam, form.question.data or 0, answer,
-                                              user_id=current_user.id, now=now, actor=actor)
-                changes.append({"kind": "version", "exam_question_id": form.question.data, "version_id": version.id})
-            elif form.kind.data == "version":
-                changes.append({"kind": "version", "exam_question_id": form.question.data,
-                                "version_id": form.version_id.data})
-            else:
-                changes.append({"kind": "policy", "section_id": form.section.data, "policy": form.policy.data or None,
-                                "policy_params": {}})
-            plan = regrade.dry_run(db.session, exam, changes, reason=form.reason.data, user_id=current_user.id,
-                                   now=now, actor=actor)
-        except ResultsError as exc:
-            return _refused(exc, target)
-        db.session.commit()
-        return redirect(url_for("results.regrade_plan", plan_id=plan.id))
-    paper = papers.load(db.session, exam)
-    pinned = {q.id: q for q in db.session.scalars(select(ExamQuestion).where(ExamQuestion.exam_id == exam.id))}
-    versions: dict[int, list[QuestionVersion]] = {}
-    for version in db.session.scalars(select(QuestionVersion).where(
-            QuestionVersion.question_id.in_([q.question_id for q in pinned.values()]))
-            .order_by(QuestionVersion.number)):
-        versions.setdefault(version.question_id, []).append(version)
-    questions = []
-    number = 0
-    for section in paper.sections:
-        for qid in section.question_ids:
-            number += 1
-            q = paper.questions[qid]
-            questions.append({"number": number, "section": section, "pinned": pinned[qid], "content": q.content,
-                              "answer": json.dumps(q.content.get("answer"), ensure_ascii=False),
-                              "versions": [v for v in versions.get(q.question_id, []) if v.id != q.version_id]})
-    plans = db.session.scalars(select(Regrade).where(Regrade.exam_id == exam.id).order_by(Regrade.id.desc())
-                               .limit(20)).all()
-    return render_template("results/regrade.html", exam=exam, paper=paper, questions=questions, plans=plans,
-                           form=form, policies=sorted(scoring.POLICIES))
-
-
-@bp.route("/regrades/<int:plan_id>")
-@roles("admin")
-def regrade_plan(plan_id: int):
-    """A dry run: every score that changes and every rank that moves; the button that applies it."""
-    plan = db.session.get(Regrade, plan_id)
-    if plan is None:
-        abort(404)
-    exam = _exam(plan.exam_id)
-    ids = {row[0] for row in plan.score_changes} | {row[0] for row in plan.rank_moves}
-    numbers = dict(db.session.execute(
-        select(Attempt.id, StudentProfile.exam_number).join(StudentProfile, StudentProfile.user_id == Attempt.student_id)
-        .where(Attempt.id.in_(ids))).all()) if ids else {}
-    return render_template("results/regrade_plan.html", exam=exam, plan=plan, numbers=numbers, form=ActionForm(),
-                           as_job=regrade.needs_job(plan))
-
-
-@bp.route("/regrades/<int:plan_id>/apply", methods=["POST"])
-@roles("admin")
-def regrade_apply(plan_id: int):
-    """Apply a dry run in one audited transaction (a background job for a large exam)."""
-    plan = db.session.get(Regrade, plan_id)
-    if plan is None:
-        abort(404)
-    target = url_for("results.regrade_plan", plan_id=plan.id)
-    if not ActionForm().validate_on_submit():
-        flash("CSRF", "error")
-        return redirect(target)
-    if regrade.needs_job(plan):
-        job = jobs.enqueue(db.session, "regrade.apply", {"regrade_id": plan.id, "user_id": current_user.id,
-                                                         "actor": current_user.login_name},
-                           now=utcnow(), created_by_id=current_user.id)
-        plan.job_id = job.id
-        db.session.commit()
-        return redirect(url_for("jobs.show", job_id=job.id))
-    try:
-        regrade.apply(db.session, plan, user_id=current_user.id, now=utcnow(), actor=_actor())
-    except ResultsError as exc:
-        return _refused(exc, target)
-    db.session.commit()
-    flash(_("已重新评分：%(c)d 人成绩变化，%(m)d 人名次变化", c=len(plan.score_changes), m=len(plan.rank_moves)),
-          "success")
-    return redirect(url_for("results.ranking", exam_id=plan.exam_id))
-
-
-# --- voiding and absentees ------------------------------------------------------------------------
-
-
-def _attempt_by_number(exam: Exam, number: str) -> Attempt | None:
-    return db.session.scalar(select(Attempt).join(StudentProfile, StudentProfile.user_id == Attempt.student_id)
-                             .where(Attempt.exam_id == exam.id, StudentProfile.exam_number == number.strip()))
-
-
-@bp.route("/exams/<int:exam_id>/voiding", methods=["GET", "POST"])
-@roles(*ADMINS)
-def voiding_page(exam_id: int):
-    """Voidings (two staff, a reason) and absentees; a league admin acts in their league only."""
-    exam = _exam(exam_id)
-    form = VoidRequestForm(prefix="void")
-    target = url_for("results.voiding_page", exam_id=exam.id)
-    if request.method == "POST":
-        if not form.validate_on_submit():
-            flash(_form_error(form), "error")
-            return redirect(target)
-        attempt = _attempt_by_number(exam, form.exam_number.data)
-        try:
-            if attempt is None:
-                raise ResultsError("not_found", "本考试没有该准考证号的作答", "no attempt with that exam number", 404)
-            voiding.request_void(db.session, attempt, staff=current_user, reason=form.reason.data, now=utcnow(),
-                                 actor=_actor())
-        except ResultsError as exc:
-            return _refused(exc, target)
-        db.session.commit()
-        flash(_("作废申请已提交，须由另一位工作人员审批"), "success")
-        return redirect(target)
-    scope = league_scope(current_user)
-    rows = voiding.pending_and_recent(db.session, exam.id, league=scope)
-    people = {}
-    if rows:
-        for attempt_id, number, name in db.session.execute(
-                select(Attempt.id, StudentProfile.exam_number, StudentProfile.name)
-                .join(StudentProfile, StudentProfile.user_id == Attempt.student_id)
-                .where(Attempt.id.in_([v.attempt_id for v in rows]))):
-            people[attempt_id] = (number, name)
-    staff = {u.id: u.display_name for u in db.session.scalars(select(User).where(User.id.in_(
-        {v.requested_by_id for v in rows} | {v.decided_by_id for v in rows if v.decided_by_id})))} if rows else {}
-    return render_template("results/voiding.html", exam=exam, rows=rows, people=people, staff=staff, form=form,
-                           decision_form=VoidDecisionForm(), absent_form=AbsentForm(prefix="absent"),
-                           action_form=ActionForm())
-
-
-@bp.route("/voidings/<int:voiding_id>/decide", methods=["POST"])
-@roles(*ADMINS)
-def voiding_decide(voiding_id: int):
-    """The second staff member approves or rejects a voiding."""
-    item = db.session.get(Voiding, voiding_id)
-    if item is None:
-        abort(404)
-    attempt = db.session.get(Attempt, item.attempt_id)
-    target = url_for("results.voiding_page", exam_id=attempt.exam_id)
-    form = VoidDecisionForm()
-    if not form.validate_on_submit():
-        flash(_form_error(form), "error")
-        return redirect(target)
-    try:
-        voiding.decide(db.session, item, staff=current_user, approve=form.decision.data == "approve",
-                       note=form.note.data or "", now=utcnow(), actor=_actor())
-    except ResultsError as exc:
-        return _refused(exc, target)
-    db.session.commit()
-    flash(_("已作废，该作答不再参加排名") if item.state == "approved" else _("已驳回作废申请"), "success")
-    return redirect(target)
-
-
-@bp.route("/exams/<int:exam_id>/absent", methods=["POST"])
-@roles(*ADMINS)
-def absent(exam_id: int):
-    """Mark one student absent (any admin of their league), or everyone left (the provincial admin)."""
-    exam = _exam(exam_id)
-    target = url_for("results.voiding_page", exam_id=exam.id)
-    form = AbsentForm(prefix="absent")
-    try:
-        if request.form.get("all"):
-            if current_user.role != "admin" or not ActionForm().validate_on_submit():
-                abort(403)
-            count = voiding.mark_all_absent(db.session, exam, now=utcnow(), actor=_actor())
-            message = _("已标记 %(n)d 人缺考", n=count)
-        else:
-            if not form.validate_on_submit():
-                flash(_form_error(form), "error")
-                return redirect(target)
-            student = db.session.scalar(select(User).join(StudentProfile, StudentProfile.user_id == User.id)
-                                        .where(StudentProfile.exam_number == form.exam_number.data.strip()))
-            if student is None:
-                raise ResultsError("not_found", "没有该准考证号的考生", "no student with that exam number", 404)
-            voiding.mark_absent(db.session, exam, student, staff=current_user, reason=form.reason.data or "",
-                                now=utcnow(), actor=_actor())
-            message = _("已标记缺考")
-    except ResultsError as exc:
-        return _refused(exc, target)
-    db.session.commit()
-    flash(message, "success")
-    return redirect(target)
-
-
-# --- score reviews --------------------------------------------------------------------------------
-
-
-@bp.route("/exams/<int:exam_id>/reviews")
-@roles("admin")
-def reviews(exam_id: int):
-    """Score review requests (成绩复核), open first, with the form that answers each."""
-    exam = _exam(exam_id)
-    rows = score_reviews.reviews_of(db.session, exam.id)
-    people = {}
-    if rows:
-        for attempt_id, number, name in db.session.execute(
-                select(Attempt.id, StudentProfile.exam_number, StudentProfile.name)
-                .join(StudentProfile, StudentProfile.user_id == Attempt.student_id)
-                .where(Attempt.id.in_([r.attempt_id for r in rows]))):
-            people[attempt_id] = (number, name)
-    items = grading.manual_items(papers.load(db.session, exam))
-    return render_template("results/reviews.html", exam=exam, rows=rows, people=people, items=items,
-                           form=ReviewResolveForm())
-
-
-@bp.route("/reviews/<int:review_id>/resolve", methods=["POST"])
-@roles("admin")
-def review_resolve(review_id: int):
-    """Answer a review; a corrected manual grade rescored the attempt and publishes the next version."""
-    review = db.session.get(ScoreReview, review_id)
-    if review is None:
-        abort(404)
-    target = url_for("results.reviews", exam_id=review.exam_id)
-    form = ReviewResolveForm()
-    if not form.validate_on_submit():
-        flash(_form_error(form), "error")
-        return redirect(target)
-    correction = None
-    if form.outcome.data == "changed" and form.item.data and form.points.data is not None:
-        qid, _, part = form.item.data.partition(":")
-        if not qid.isdigit():
-            abort(400)
-        correction = (int(qid), part, float(form.points.data))
-    try:
-        score_reviews.resolve(db.session, review, outcome=form.outcome.data, response=form.response.data,
-                              staff=current_user, now=utcnow(), actor=_actor(), correction=correction)
-    except ResultsError as exc:
-        return _refused(exc, target)
-    db.session.commit()
-    flash(_("复核已处理"), "success")
-    return redirect(target)

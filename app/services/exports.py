@@ -20,7 +20,7 @@ from typing import Any, BinaryIO
 from zoneinfo import ZoneInfo
 
 import xlsxwriter
-from sqlalchemy import and_, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
 from app.domain.ranking import RANK_STYLE_LABEL
@@ -147,6 +147,7 @@ TEXT_COLUMNS = {"是否并列", "准考证号", "姓名", "学校", "盟市", "�
 
 def rows(session: Session, ctx: ExportContext) -> Iterator[tuple[str | None, list[Any]]]:
     """(league code, cells) for every stored row in rank order, read in batches."""
+    rankings.allow_long_statements(session)  # a streamed read of a national exam outlasts the request timeout
     query = (select(RankingRow.rank, RankingRow.tied, RankingRow.league_rank, RankingRow.school_rank,
                     RankingRow.exam_number, RankingRow.league_code, RankingRow.total, RankingRow.sections,
                     RankingRow.time_used_seconds, RankingRow.percentile, RankingRow.status, StudentProfile.name,
@@ -287,10 +288,10 @@ def export_file(session: Session, exam: Exam, fmt: str, path: str, *, league_cod
             fh.writelines(stream_csv(session, ctx))
     else:
         write_xlsx(session, ctx, path)
-    query = select(RankingRow.attempt_id).where(RankingRow.run_id == ctx.run_id)
+    query = select(func.count()).select_from(RankingRow).where(RankingRow.run_id == ctx.run_id)
     if league_code:
         query = query.where(RankingRow.league_code == league_code)
-    return len(session.scalars(query).all())
+    return session.scalar(query)
 
 
 def file_name(exam_id: int, fmt: str, league_code: str | None) -> str:

@@ -121,6 +121,7 @@ def publish(session: Session, exam: Exam, *, user_id: int | None, now: datetime,
     if unfinished:
         raise ResultsError("unfinished", f"还有 {unfinished} 份作答未交卷，请先结束考试（flask attempts finalize-overdue）",
                            f"{unfinished} attempt(s) are still in progress; finish the exam first")
+    rankings.allow_long_statements(session)
     run = rankings.ensure_current(session, exam, now=now, actor=actor)
     if run.pending_manual:
         raise ResultsError("pending_manual", f"还有 {run.pending_manual} 份答卷的简答题未阅完",
@@ -211,6 +212,7 @@ def recompute_text(session: Session, exam: Exam, snapshot: ResultSnapshot) -> st
 
 def verify(session: Session, exam: Exam, *, version: int | None = None) -> Verification:
     """Check the latest (or a given) snapshot against its stored text, its stored rows and a recomputation."""
+    rankings.allow_long_statements(session)
     query = select(ResultSnapshot).where(ResultSnapshot.exam_id == exam.id)
     if version is not None:
         query = query.where(ResultSnapshot.version == version)

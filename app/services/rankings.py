@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.orm import Session
 
 from app.domain import ranking
@@ -39,6 +39,20 @@ class ResultsError(Exception):
     def __init__(self, code: str, zh: str, en: str, status: int = 409):
         super().__init__(f"{code}: {en}")
         self.code, self.zh, self.en, self.status = code, zh, en, status
+
+
+LONG_STATEMENT_TIMEOUT = "600s"
+
+
+def allow_long_statements(session: Session) -> None:
+    """Lift PostgreSQL's statement timeout for the rest of this transaction.
+
+    Requests fail fast on a slow database (a short ``statement_timeout``, see app/database.py), but
+    ranking, verifying or exporting a national exam reads 100,000 rows in one statement and may
+    legitimately take longer; these admin operations opt out, for their own transaction only.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text(f"SET LOCAL statement_timeout = '{LONG_STATEMENT_TIMEOUT}'"))
 
 
 def settings_for(session: Session, exam_id: int, *, create: bool = True) -> ResultSettings:
@@ -86,6 +100,7 @@ def load_inputs(session: Session, exam: Exam) -> Inputs:
     An attempt ranks only when it is finalized and scored; voided, absent and unfinished ones are
     carried along unranked.
     """
+    allow_long_statements(session)
     # Only the parts of score_detail a ranking reads, extracted by the database: the per-question
     # items are most of each document and would dominate the time on a national exam.
     rows = session.execute(
@@ -122,8 +137,8 @@ def compute(session: Session, exam: Exam, *, now: datetime, actor: audit.Actor) 
     changes = settings_for(session, exam.id).change_count
     inputs = load_inputs(session, exam)
     rows = rank_inputs(exam, inputs)
-    run = RankingRun(exam_id=exam.id, computed_at=now, change_count=changes, computed_by=actor.label[:64], exam_revision=exam.revision,
-                     tie_breaks=list(exam.tie_breaks or ()), section_names=inputs.section_names,
+    run = RankingRun(exam_id=exam.id, computed_at=now, change_count=changes, computed_by=actor.label[:64],
+                     exam_revision=exam.revision, tie_breaks=list(exam.tie_breaks or ()), section_names=inputs.section_names,
                      row_count=len(rows), ranked_count=sum(1 for r in rows if r.rank is not None),
                      pending_manual=inputs.pending_manual, in_progress=inputs.in_progress)
     session.add(run)
@@ -237,6 +252,7 @@ def stored_rows(session: Session, run_id: int, *, league: str | None = None) -> 
     Plain result rows rather than ORM objects: a national exam has 100,000 of them and nothing
     here changes them.
     """
+    allow_long_statements(session)
     query = select(*RankingRow.__table__.columns).where(RankingRow.run_id == run_id)
     if league:
         query = query.where(RankingRow.league_code == league)

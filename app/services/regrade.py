@@ -183,6 +183,7 @@ class Evaluation:
 
 def evaluate(session: Session, exam: Exam, paper: papers.Paper, affected: set[int]) -> Evaluation:
     """Rescore every scored attempt's affected questions on ``paper`` and rank before and after."""
+    rankings.allow_long_statements(session)
     attempts = session.execute(select(Attempt.id, Attempt.score_detail, Attempt.score_total, Attempt.wrong_count,
                                       Attempt.needs_manual)
                                .where(Attempt.exam_id == exam.id, Attempt.scored_at.is_not(None))

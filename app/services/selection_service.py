@@ -110,6 +110,7 @@ def current_fixed(session: Session, exam_id: int) -> SelectionRule | None:
 def fix(session: Session, exam: Exam, rules: SelectionRules, *, user_id: int | None, now: datetime,
         actor: audit.Actor) -> SelectionRule:
     """Fix the selection on the up-to-date ranking and store every decision with its step; audited."""
+    rankings.allow_long_statements(session)
     run = rankings.ensure_current(session, exam, now=now, actor=actor)
     if run.pending_manual:
         raise ResultsError("pending_manual", f"还有 {run.pending_manual} 份答卷的简答题未阅完，不能确定入围名单",
