@@ -64,8 +64,12 @@
     var timer = null;
     var sequence = 0;
 
+    var live = document.getElementById('preview-live');
+    var spoken = '';
     function say(name) {
       state.textContent = state.dataset[name] || '';
+      // Screen readers hear the outcome (updated, problems, unavailable) when it changes, not every refresh.
+      if (live && name !== 'msgUpdating' && name !== spoken) { spoken = name; live.textContent = state.textContent; }
     }
 
     async function refresh() {

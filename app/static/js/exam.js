@@ -152,9 +152,17 @@
     nav.setAttribute('aria-label', nav.textContent + (answered ? ' ✓' : '') + (flags[slot.dataset.qid] ? ' ⚑' : ''));
   }
 
-  // ---- status line and banners -----------------------------------------------------------------
+  // ---- status line, live regions and banners -----------------------------------------------------
+  // The visible pill (#save-status, aria-hidden) follows every save. Screen readers hear the save state
+  // from #status-live (polite) only when its kind (saved / saving / offline) has changed and held for
+  // SETTLE_MS: a save answered within that time says nothing, going offline and coming back say it once.
   var statusEl = document.getElementById('save-status');
+  var liveEl = document.getElementById('status-live');
+  var SETTLE_MS = 2000;
   var lastStatus = '';
+  var spokenKind = 'saved';
+  var pendingKind = null;
+  var settleTimer = null;
   function showStatus() {
     var n = pendingCount();
     var text; var kind;
@@ -163,6 +171,28 @@
     else if (n > 0 || state.inflight) { text = state.inflight ? T.saving : fmt(T.unsaved, { n: n }); kind = 'saving'; }
     else { text = T.saved; kind = 'saved'; }
     if (text !== lastStatus) { statusEl.textContent = text; statusEl.dataset.state = kind; lastStatus = text; }
+    settle(kind);
+  }
+  function settle(kind) {
+    if (kind === pendingKind) { return; }   // already holding: the wait is not restarted
+    clearTimeout(settleTimer);
+    pendingKind = null;
+    if (kind === spokenKind) { return; }
+    pendingKind = kind;
+    settleTimer = setTimeout(function () {
+      pendingKind = null;
+      if (state.stale || state.stopped) { return; }
+      spokenKind = kind;
+      tell(statusEl.textContent);
+    }, SETTLE_MS);
+  }
+  function tell(text) {   // polite: one sentence, only when it is news
+    if (liveEl.textContent !== text) { liveEl.textContent = text; }
+  }
+  function setStatusText(text) {   // a final state (stale tab, signed out, auto-submit): shown, not re-spoken
+    clearTimeout(settleTimer);
+    pendingKind = null;
+    statusEl.textContent = text;
   }
 
   var banner = document.getElementById('banner');
@@ -176,7 +206,7 @@
     banner.hidden = false;
   }
 
-  function announce(text) {
+  function announce(text) {   // assertive: only the 15/5/1-minute warnings
     var el = document.getElementById('announcer');
     el.textContent = '';
     setTimeout(function () { el.textContent = text; }, 50);
@@ -204,7 +234,7 @@
     if (typeof res.data.remaining_seconds !== 'number') { return; }
     // The response was produced about half a round trip before it arrived.
     var newDeadline = res.received - res.rtt / 2 + res.data.remaining_seconds * 1000;
-    if (newDeadline - state.deadlineMono > 5000) { announce(T.extended); state.warned = {}; }
+    if (newDeadline - state.deadlineMono > 5000) { tell(T.extended); state.warned = {}; }
     state.deadlineMono = newDeadline;
   }
 
@@ -213,13 +243,13 @@
     if (res.status === 401) {
       state.stopped = true;
       showBanner(T.session, { href: root.dataset.loginUrl, text: T.relogin });
-      statusEl.textContent = fmt(T.unsaved, { n: pendingCount() });
+      setStatusText(fmt(T.unsaved, { n: pendingCount() }));
       return true;
     }
     if (code === 'stale_tab') {
       state.stale = true; state.stopped = true;
       showBanner(T.stale);
-      statusEl.textContent = T.stale;
+      setStatusText(T.stale);
       disableInputs();
       return true;
     }
@@ -372,12 +402,14 @@
 
   // ---- timer -----------------------------------------------------------------------------------
   var timerEl = document.getElementById('timer');
+  var timerText = '';
   function remainingMs() { return state.deadlineMono - performance.now(); }
   function tick() {
     var ms = Math.max(0, remainingMs());
     var s = Math.floor(ms / 1000);
     var h = Math.floor(s / 3600); var m = Math.floor((s % 3600) / 60); var sec = s % 60;
-    timerEl.textContent = (h ? h + ':' + (m < 10 ? '0' : '') : '') + m + ':' + (sec < 10 ? '0' : '') + sec;
+    var text = (h ? h + ':' + (m < 10 ? '0' : '') : '') + m + ':' + (sec < 10 ? '0' : '') + sec;
+    if (text !== timerText) { timerEl.textContent = text; timerText = text; }   // once a second, not 4 times
     timerEl.classList.toggle('urgent', s <= 300);
     [[900, T.warn15], [300, T.warn5], [60, T.warn1]].forEach(function (w) {
       if (s <= w[0] && s > w[0] - 30 && !state.warned[w[0]]) { state.warned[w[0]] = true; announce(w[1]); }
@@ -447,7 +479,7 @@
   function submit(auto) {
     if (state.submitting || state.finished) { return; }
     state.submitting = true;
-    if (auto) { announce(T.autosubmit); statusEl.textContent = T.autosubmit; }
+    if (auto) { setStatusText(T.autosubmit); tell(T.autosubmit); }
     pump();
     // Let the queue drain first (saves are accepted during the grace period), then hand in.
     waitForQueue(auto ? Math.max(5000, state.graceMs - 10000) : 20000).then(function trySubmit() {

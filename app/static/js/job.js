@@ -10,7 +10,8 @@
       .then(function (s) {
         document.getElementById('job-state').textContent = s.state;
         document.getElementById('job-progress').value = s.percent;
-        document.getElementById('job-message').textContent = s.message || '';
+        var message = document.getElementById('job-message');   // a polite live region: write only news
+        if (message.textContent !== (s.message || '')) { message.textContent = s.message || ''; }
         var err = document.getElementById('job-error');
         if (s.error) { err.hidden = false; err.textContent = s.error; }
         if (s.state === 'queued' || s.state === 'running') { setTimeout(tick, 1000); }

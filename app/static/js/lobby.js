@@ -83,16 +83,20 @@
     }, function () { button.disabled = false; errorBox.textContent = T.network; errorBox.hidden = false; });
   });
 
+  // The countdown changes every second but is never announced; the polite status speaks once, at the opening.
   function update() {
     var wait = opensAtMs + spreadMs - (Date.now() + offsetMs);
     var countdown = document.getElementById('wait-countdown');
+    var status = document.getElementById('wait-status');
     if (wait > 0) {
       var s = Math.ceil(wait / 1000);
       var h = Math.floor(s / 3600); var m = Math.floor((s % 3600) / 60); var sec = s % 60;
-      countdown.textContent = (h ? h + ':' + (m < 10 ? '0' : '') : '') + m + ':' + (sec < 10 ? '0' : '') + sec;
+      var text = (h ? h + ':' + (m < 10 ? '0' : '') : '') + m + ':' + (sec < 10 ? '0' : '') + sec;
+      if (countdown.textContent !== text) { countdown.textContent = text; }
       button.hidden = true;
     } else {
-      document.getElementById('wait-status').textContent = T.open;
+      document.getElementById('wait-line').hidden = true;
+      if (status.textContent !== T.open) { status.textContent = T.open; }
       button.hidden = false;
     }
   }

@@ -12,7 +12,8 @@
       .then(function (s) {
         document.getElementById('job-state').textContent = s.state;
         document.getElementById('job-progress').value = s.percent;
-        document.getElementById('job-message').textContent = s.message || '';
+        var message = document.getElementById('job-message');   // a polite live region: write only news
+        if (message.textContent !== (s.message || '')) { message.textContent = s.message || ''; }
         if (s.error) { var e = document.getElementById('job-error'); e.hidden = false; e.textContent = s.error; }
         if (s.state === 'queued' || s.state === 'running') { setTimeout(tick, 1000); } else { window.location.reload(); }
       })
