@@ -5,6 +5,7 @@ from flask import abort, current_app, flash, redirect, render_template, request,
 from flask_babel import gettext as _
 from flask_login import current_user
 from itsdangerous import BadSignature, URLSafeSerializer
+from markupsafe import Markup
 from sqlalchemy import select
 
 from app.authz import roles
@@ -102,7 +103,10 @@ def grade(exam_id: int, question_id: int):
         if entry else None
     paper = papers.load(db.session, exam)
     images = grading_images(paper, question_id)
-    render = lambda text: richtext.render(text or "", image_url=images)
+
+    def render(text: str | None) -> Markup:
+        return Markup(richtext.render(text or "", image_url=images))  # sanitized by richtext (nh3)
+
     return render_template("results/grade.html", exam=exam, item=item, entry=entry, token=token, form=form,
                            progress=progress, render=render)
 

@@ -206,7 +206,8 @@ def test_regrade_dry_run_then_apply_from_the_page(app, db_session, as_role, make
 def test_blind_grading_for_teachers_of_the_subject(app, db_session, as_role, make, now):
     exam = rf.live_exam(db_session, now)
     student = make.student(subject="physics", name="乌云其其格")
-    rf.sit(db_session, exam, student.user, {"t-short": "惯性是物体保持运动状态不变的性质"}, now)
+    answer = "惯性是物体保持运动状态不变的性质<img src=x onerror=alert(1)>"
+    rf.sit(db_session, exam, student.user, {"t-short": answer}, now)
     item = next(i for i in __import__("app.services.grading", fromlist=["x"]).manual_items(
         papers.load(db_session, exam)) if not i.part_key)
     math, _ = as_role("teacher", subjects=["math"])
@@ -218,6 +219,8 @@ def test_blind_grading_for_teachers_of_the_subject(app, db_session, as_role, mak
     text = page.data.decode()
     assert page.status_code == 200 and "惯性是物体保持运动状态不变的性质" in text
     assert "乌云其其格" not in text and student.exam_number not in text and student.school.name not in text
+    assert "&lt;img src=x onerror=alert(1)&gt;" in text and "<img src=x" not in text  # the answer stays text
+    assert "&lt;p&gt;" not in text and "解释惯性。" in text  # the stem is rendered (sanitized), not escaped
     token = re.search(r'name="token" value="([^"]+)"', text).group(1)
     response = client.post(f"/results/grading/{exam.id}/{item.exam_question_id}",
                            data={"csrf_token": csrf_token(client, "/results/grading"), "token": token, "points": "6"})
