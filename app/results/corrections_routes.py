@@ -17,6 +17,7 @@ from app.models import (
     Attempt,
     Exam,
     ExamQuestion,
+    Job,
     QuestionVersion,
     Regrade,
     ScoreReview,
@@ -70,6 +71,14 @@ def regrade_page(exam_id: int):
             else:
                 changes.append({"kind": "policy", "section_id": form.section.data, "policy": form.policy.data or None,
                                 "policy_params": {}})
+            if regrade.is_large(db.session, exam):
+                changes = regrade.check_changes(db.session, exam, changes)  # refuse mistakes now, not in the job
+                job = jobs.enqueue(db.session, "regrade.dry_run",
+                                   {"exam_id": exam.id, "changes": changes, "reason": form.reason.data,
+                                    "user_id": current_user.id, "actor": current_user.login_name},
+                                   now=now, created_by_id=current_user.id)
+                db.session.commit()
+                return redirect(url_for("results.regrade_job", job_id=job.id))
             plan = regrade.dry_run(db.session, exam, changes, reason=form.reason.data, user_id=current_user.id,
                                    now=now, actor=actor)
         except ResultsError as exc:
@@ -96,6 +105,18 @@ def regrade_page(exam_id: int):
                                .limit(20)).all()
     return render_template("results/regrade.html", exam=exam, paper=paper, questions=questions, plans=plans,
                            form=form, policies=sorted(scoring.POLICIES))
+
+
+@bp.route("/regrade-jobs/<int:job_id>")
+@roles("admin")
+def regrade_job(job_id: int):
+    """A large exam's dry run in the background; its plan once it is done."""
+    job = db.session.get(Job, job_id)
+    if job is None or job.kind not in ("regrade.dry_run", "regrade.apply"):
+        abort(404)
+    if job.state == "done" and job.kind == "regrade.dry_run":
+        return redirect(url_for("results.regrade_plan", plan_id=job.result["regrade"]))
+    return render_template("results/regrade_job.html", job=job)
 
 
 @bp.route("/regrades/<int:plan_id>")
@@ -131,7 +152,7 @@ def regrade_apply(plan_id: int):
                            now=utcnow(), created_by_id=current_user.id)
         plan.job_id = job.id
         db.session.commit()
-        return redirect(url_for("jobs.show", job_id=job.id))
+        return redirect(url_for("results.regrade_job", job_id=job.id))
     try:
         regrade.apply(db.session, plan, user_id=current_user.id, now=utcnow(), actor=staff_actor())
     except ResultsError as exc:

@@ -286,6 +286,25 @@ def needs_job(plan: Regrade) -> bool:
     return plan.attempts_checked > INLINE_LIMIT
 
 
+def is_large(session: Session, exam: Exam) -> bool:
+    """Whether a dry run of this exam belongs in a background job (more scored attempts than INLINE_LIMIT)."""
+    from sqlalchemy import func
+
+    scored = session.scalar(select(func.count()).select_from(Attempt).where(
+        Attempt.exam_id == exam.id, Attempt.scored_at.is_not(None)))
+    return scored > INLINE_LIMIT
+
+
+@handler("regrade.dry_run")
+def _dry_run_job(session: Session, payload: dict[str, Any], progress: Progress, now: datetime) -> dict[str, Any]:
+    """Make a regrade plan in the worker (a large exam's dry run takes longer than a request may)."""
+    exam = session.get(Exam, int(payload["exam_id"]))
+    actor = audit.Actor(payload.get("user_id"), str(payload.get("actor") or "job"), None)
+    plan = dry_run(session, exam, list(payload["changes"]), reason=str(payload["reason"]),
+                   user_id=payload.get("user_id"), now=now, actor=actor)
+    return {"regrade": plan.id, "scores_changed": len(plan.score_changes), "ranks_moved": len(plan.rank_moves)}
+
+
 @handler("regrade.apply")
 def _apply_job(session: Session, payload: dict[str, Any], progress: Progress, now: datetime) -> dict[str, Any]:
     """Apply a regrade plan in the worker (one transaction; the runner commits it)."""

@@ -274,3 +274,32 @@ def test_a_large_xlsx_export_runs_as_a_job_for_its_requester(app, db_session, as
     assert book.sheetnames == ["总排名-包头市", "包头市"]
     other, _ = as_role("league_admin", league_code="150100")
     assert other.get(f"/results/exports/{job.id}/file").status_code == 404
+
+
+def test_a_large_regrade_runs_its_dry_run_and_apply_as_jobs(app, db_session, as_role, make, now, monkeypatch):
+    from app.models import Job
+    from app.services import jobs, regrade
+
+    exam = rf.live_exam(db_session, now)
+    for answer in ("a", "b"):
+        rf.sit(db_session, exam, make.student(subject="physics").user, {"t-single": answer}, now)
+    monkeypatch.setattr(regrade, "INLINE_LIMIT", 1)
+    client, _ = as_role("admin")
+    token = csrf_token(client, f"/results/exams/{exam.id}/regrade")
+    qid = rf.question_ids(db_session, exam)["t-single"]
+    response = client.post(f"/results/exams/{exam.id}/regrade", data={
+        "csrf_token": token, "kind": "key", "question": qid, "answer": '"a"', "reason": "答案更正"})
+    assert "/results/regrade-jobs/" in response.headers["Location"]
+    job = db_session.scalar(select(Job).where(Job.kind == "regrade.dry_run"))
+    assert "后台".encode() in client.get(f"/results/regrade-jobs/{job.id}").data
+    jobs.run(db_session, job, now=lambda: now)
+    plan = db_session.scalar(select(Regrade))
+    assert job.state == "done" and plan.state == "planned" and len(plan.score_changes) == 2
+    assert client.get(f"/results/regrade-jobs/{job.id}").headers["Location"].endswith(f"/results/regrades/{plan.id}")
+    applied = client.post(f"/results/regrades/{plan.id}/apply", data={"csrf_token": token})
+    apply_job = db_session.scalar(select(Job).where(Job.kind == "regrade.apply"))
+    assert applied.headers["Location"].endswith(f"/results/regrade-jobs/{apply_job.id}")
+    jobs.run(db_session, apply_job, now=lambda: now)
+    db_session.refresh(plan)
+    assert apply_job.state == "done" and plan.state == "applied"
+    assert "查看方案".encode() in client.get(f"/results/regrade-jobs/{apply_job.id}").data
