@@ -156,33 +156,44 @@ _ROW_COLUMNS = ("run_id", "attempt_id", "position", "student_id", "exam_number",
                 "league_count", "school_count", "percentile", "league_percentile", "school_percentile", "tied")
 
 
-def _store_rows(session: Session, run_id: int, rows: list[RankedRow], people: dict[int, tuple[int, str]]) -> None:
-    # Straight to the driver's executemany with tuples: SQLAlchemy's per-row parameter processing
-    # would cost more than the insert itself on a national exam. The one JSON column is encoded
-    # here (and cast on PostgreSQL); the statement is the same on both databases but for the
-    # placeholder style.
+def bulk_insert(session: Session, table: str, columns: tuple[str, ...], rows: Iterable[tuple], *,
+                json_columns: tuple[str, ...] = ()) -> None:
+    """Insert many rows straight through the driver's executemany, in batches.
+
+    SQLAlchemy's per-row parameter processing costs more than the insert itself for the 100,000
+    rows of a national exam, so rows come as plain tuples in ``columns`` order; JSON columns must
+    already be encoded text (PostgreSQL gets an explicit cast). Table and column names are ours,
+    never user input.
+    """
     postgres = session.get_bind().dialect.name == "postgresql"
     mark = "%s" if postgres else "?"
-    values = ", ".join(f"{mark}::json" if postgres and c == "sections" else mark for c in _ROW_COLUMNS)
-    sql = f"INSERT INTO ranking_rows ({', '.join(_ROW_COLUMNS)}) VALUES ({values})"
-    dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+    values = ", ".join(f"{mark}::json" if postgres and c in json_columns else mark for c in columns)
+    sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({values})"
     connection = session.connection()
     batch: list[tuple] = []
-    for position, row in enumerate(rows):
-        entry = row.entry
-        student_id, number = people[entry.attempt_id]
-        batch.append((
-            run_id, entry.attempt_id, position, student_id, number, entry.league_code, entry.school_id,
-            entry.status, entry.total if entry.status == "finalized" else None, dumps(dict(entry.sections)),
-            entry.wrong_count, int(entry.time_used_seconds), row.rank, row.league_rank, row.school_rank, row.count,
-            row.league_count, row.school_count, row.percentile, row.league_percentile, row.school_percentile,
-            bool(row.tied),
-        ))
+    for row in rows:
+        batch.append(row)
         if len(batch) >= INSERT_BATCH:
             connection.exec_driver_sql(sql, batch)
             batch = []
     if batch:
         connection.exec_driver_sql(sql, batch)
+
+
+def _store_rows(session: Session, run_id: int, rows: list[RankedRow], people: dict[int, tuple[int, str]]) -> None:
+    dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+    def tuples():
+        for position, row in enumerate(rows):
+            entry = row.entry
+            student_id, number = people[entry.attempt_id]
+            yield (run_id, entry.attempt_id, position, student_id, number, entry.league_code, entry.school_id,
+                   entry.status, entry.total if entry.status == "finalized" else None, dumps(dict(entry.sections)),
+                   entry.wrong_count, int(entry.time_used_seconds), row.rank, row.league_rank, row.school_rank,
+                   row.count, row.league_count, row.school_count, row.percentile, row.league_percentile,
+                   row.school_percentile, bool(row.tied))
+
+    bulk_insert(session, "ranking_rows", _ROW_COLUMNS, tuples(), json_columns=("sections",))
 
 
 def _prune(session: Session, exam_id: int, *, keep: int) -> None:

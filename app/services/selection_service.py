@@ -126,11 +126,11 @@ def fix(session: Session, exam: Exam, rules: SelectionRules, *, user_id: int | N
                          admitted_count=len(result.admitted), reserve_total=len(result.reserve))
     session.add(rule)
     session.flush()
-    rows = [{"rule_id": rule.id, "attempt_id": d.attempt_id, "status": d.status, "step": d.step,
-             "reason_zh": d.reason_zh[:255], "reason_en": d.reason_en[:255], "reserve_position": d.reserve_position}
-            for d in result.decisions.values()]
-    for start in range(0, len(rows), 5000):
-        session.execute(SelectionDecision.__table__.insert(), rows[start:start + 5000])
+    rankings.bulk_insert(
+        session, "selection_decisions",
+        ("rule_id", "attempt_id", "status", "step", "reason_zh", "reason_en", "reserve_position"),
+        ((rule.id, d.attempt_id, d.status, d.step, d.reason_zh[:255], d.reason_en[:255], d.reserve_position)
+         for d in result.decisions.values()))
     audit.record(session, actor=actor, action="selection.fix", object_type="exam", object_id=exam.id, now=now,
                  before={"rule": previous.id} if previous else None,
                  after={"rule": rule.id, "run": run.id, "cutoff": rules.cutoff, "quota": rules.quota,
