@@ -88,18 +88,40 @@ def cmd_exam(args, target: tg.Target | None = None) -> dict[str, Any]:
                           login_concurrency=args.login_concurrency, time_limit=args.time_limit,
                           heartbeat=args.heartbeat)
     with Running(*apps):
+        killer = _worker_killer(apps[0], args.kill_worker_at) if args.kill_worker_at else None
         cpu0 = sum(s.cpu_seconds() for s in apps)
         log(f"exam: {opts.students} students, think {opts.think} s, {len(apps)} node(s) on "
             f"{', '.join(s.base for s in apps)}")
         result = asyncio.run(sc.run_exam(target, [s.base for s in apps], opts))
         result.figures["server_cpu_s"] = round(sum(s.cpu_seconds() for s in apps) - cpu0, 1)
     out = {"nodes": len(apps), **result.figures, "oracle": result.oracle}
+    if killer is not None:
+        out["killed_worker"] = killer.killed
     log(f"exam done: {json.dumps(_short(out), ensure_ascii=False)}")
     return out
 
 
+def _worker_killer(server: Server, after: float):
+    """Drill 1: SIGKILL one gunicorn worker ``after`` seconds into the run (the master replaces it)."""
+    import signal
+    import threading
+
+    def kill() -> None:
+        pids = server.worker_pids()
+        if pids:
+            os.kill(pids[0], signal.SIGKILL)
+            thread.killed = pids[0]
+            log(f"drill 1: killed worker {pids[0]} of {server.name} with SIGKILL")
+
+    thread = threading.Timer(after, kill)
+    thread.killed = None
+    thread.daemon = True
+    thread.start()
+    return thread
+
+
 def _short(figures: dict[str, Any]) -> dict[str, Any]:
-    keep = ("nodes", "students", "failed_students", "saves_acknowledged", "saves_per_s", "5xx",
+    keep = ("nodes", "killed_worker", "students", "failed_students", "saves_acknowledged", "saves_per_s", "5xx",
             "all_started_after_opening_s", "all_pages_ready_after_opening_s", "exam_s")
     short = {k: figures[k] for k in keep if k in figures}
     if "oracle" in figures:
@@ -289,8 +311,19 @@ def summary_table(r: dict[str, Any]) -> str:
 
 
 def cmd_quick(args) -> int:
-    """The CI drill (correctness only): seed, a small exam, a short autosave burst; 0 lost, no 5xx."""
+    """The CI drill (correctness only): seed, a small exam; 0 lost, no 5xx.
+
+    It never touches the full benchmark's data: its own temporary work directory, its own PostgreSQL
+    database (yingcai_loadkit_quick) and ports from 18200, unless given explicitly.
+    """
+    import tempfile
+
     t = time.perf_counter()
+    if not args.workdir_given:
+        args.workdir = tempfile.mkdtemp(prefix="yingcai-loadkit-quick-")
+    if not args.port_given:
+        args.port = 18200
+    tg.PG_DB = os.environ.get("LOADKIT_QUICK_PG_DB", "yingcai_loadkit_quick")
     nodes = 2 if args.db == "postgres" else 1
     args.students = args.students if args.students_given else 24
     target = cmd_setup(args)
@@ -324,9 +357,13 @@ def main(argv: list[str] | None = None) -> int:  # noqa: D103
     parser.add_argument("--runs", type=int, default=3, help="repetitions (medians are reported)")
     parser.add_argument("--logins", type=int, default=600, help="logins per `login` run")
     parser.add_argument("--login-concurrency", type=int, default=32)
+    parser.add_argument("--kill-worker-at", type=float, default=0.0,
+                        help="`exam`: SIGKILL one worker of node 1 after this many seconds (drill 1)")
     parser.add_argument("--env", action="append", help="extra KEY=VALUE for the servers (e.g. YINGCAI_DB_POOL_SIZE=8)")
     args = parser.parse_args(argv)
     args.students_given = args.students is not None
+    args.workdir_given = "--workdir" in (argv if argv is not None else sys.argv)
+    args.port_given = "--port" in (argv if argv is not None else sys.argv)
     if args.students is None:
         args.students = 2000
     if not 1024 <= args.port <= 32767 - 20:

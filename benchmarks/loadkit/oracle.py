@@ -74,6 +74,11 @@ def check(target: Target, ledger: list[Ack], *, submitted: set[int] = frozenset(
         for key, ack in latest.items():
             report.checked += 1
             row = stored.get(key)
+            if ack.attempt_id not in seeds:  # the attempt itself is gone: everything acknowledged on it is lost
+                report.lost += 1
+                if len(report.examples) < 10:
+                    report.examples.append(f"attempt {key[0]} is missing from the database")
+                continue
             expected = presentation.to_canonical_response(paper.questions[ack.question_id].content,
                                                           seeds[ack.attempt_id], ack.answer)
             if row is None or row[0] < ack.seq or (row[0] == ack.seq and row[1] != expected):

@@ -45,7 +45,13 @@ class Server:
         return self.wait_ready(timeout)
 
     def launch(self) -> None:
-        """Start the gunicorn process (returns at once)."""
+        """Start the gunicorn process (returns at once); refuses a port something else listens on."""
+        import socket
+
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", self.port)) == 0:
+                raise RuntimeError(f"127.0.0.1:{self.port} is already in use (another load kit run?); "
+                                   "choose another --port")
         env = {**os.environ, **self.env, "YINGCAI_BIND": f"127.0.0.1:{self.port}", "YINGCAI_ACCESS_LOG": "off",
                "PYTHONPATH": str(REPO)}
         if self.workers:

@@ -173,9 +173,15 @@ class Student:
 
     async def lobby(self) -> None:
         """The waiting room: the page (with the CSRF meta tag) and the server clock."""
-        status, html = await self._request("lobby", "GET", f"/exam/{self.exam_id}", expect_json=False)
-        if status != 200:
-            raise Fatal(f"lobby: {status}")
+        for attempt in range(6):
+            status, html = await self._request("lobby", "GET", f"/exam/{self.exam_id}", expect_json=False)
+            if status == 200:
+                break
+            if status not in RETRYABLE and status != "network":
+                raise Fatal(f"lobby: {status}")
+            await asyncio.sleep(0.5 * (1 + attempt))
+        else:
+            raise Fatal("lobby: still failing")
         self.csrf = _META_CSRF.search(html).group(1)
         await self._request("time", "GET", "/api/time")
 
