@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 
-from flask import Flask, has_request_context, request
+from flask import Flask, current_app, has_request_context, request
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
@@ -88,5 +88,26 @@ def _sqlite_begin(conn) -> None:
         return
     deferred = conn.get_execution_options().get("sqlite_deferred")
     if deferred is None:
-        deferred = has_request_context() and request.method in ("GET", "HEAD", "OPTIONS")
+        deferred = has_request_context() and (request.method in ("GET", "HEAD", "OPTIONS") or _reads_first_view())
+    conn.info["sqlite_read_transaction"] = bool(deferred)
     conn.exec_driver_sql("BEGIN" if deferred else "BEGIN IMMEDIATE")
+
+
+def reads_first(view):
+    """Mark a writing view whose reads all come before its writes (the autosave, the start).
+
+    On SQLite such a request starts in a deferred (read) transaction, so the database's single
+    write lock is not held while the user is loaded, the CSRF token checked and the answer
+    validated; the service calls ``app.services.transactions.begin_writes`` right before its first write, which ends the read
+    snapshot and takes the write lock (``BEGIN IMMEDIATE``). Every write those services make is
+    guarded by its own WHERE clause (state, token, sequence), so reading a snapshot first changes
+    no outcome. On PostgreSQL nothing changes (row locks only).
+    """
+    view.sqlite_reads_first = True
+    return view
+
+
+def _reads_first_view() -> bool:
+    view = current_app.view_functions.get(request.endpoint or "")
+    return bool(getattr(view, "sqlite_reads_first", False))
+

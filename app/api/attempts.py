@@ -12,6 +12,7 @@ from sqlalchemy import select
 from app.api import bp
 from app.authz import roles
 from app.clock import utcnow
+from app.database import reads_first
 from app.domain import timing
 from app.extensions import db
 from app.models import Attempt, Exam
@@ -97,6 +98,7 @@ def accept_pledge(exam_id: int):
 
 
 @bp.route("/exams/<int:exam_id>/start", methods=["POST"])
+@reads_first
 @roles("student")
 def start(exam_id: int):
     """Start the exam (idempotent: a second call returns the same attempt)."""
@@ -128,6 +130,7 @@ def open_attempt(attempt_id: int):
 
 
 @bp.route("/attempts/<int:attempt_id>/answers", methods=["POST"])
+@reads_first
 @roles("student")
 def save_answer(attempt_id: int):
     """Save one answer: {token, seq, question_id, answer} → a receipt; see DESIGN §3 Saving."""

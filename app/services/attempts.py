@@ -23,6 +23,7 @@ from sqlalchemy.orm.util import identity_key
 from app.domain import presentation, shuffle, timing
 from app.models import Attempt, AttemptEvent, Exam, ExamConsent, Response, SaveReceipt, TimeGrant, User, WriterToken
 from app.services import attempt_scoring, papers
+from app.services.transactions import begin_writes
 from app.services.exam_authoring import exam_is_open_for
 
 MAX_EVENTS_PER_HEARTBEAT = 50
@@ -131,18 +132,19 @@ def start(session: Session, *, exam: Exam, user: User, now: datetime, client: Cl
     seed = secrets.token_hex(16)
     deadline = timing.compute_deadline(now, timedelta(minutes=exam.duration_minutes), exam.closes_at,
                                        timedelta(seconds=extra))
-    if session.get_bind().dialect.name == "postgresql":
+    values = dict(exam_id=exam.id, student_id=user.id, state="in_progress", seed=seed,
+                  layout=_layout(exam, paper, seed), started_at=now, deadline=deadline, extra_seconds=extra,
+                  last_seq=0, last_seen_at=now, needs_manual=False)
+    if begin_writes(session).dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as dialect_insert
     else:
         from sqlalchemy.dialects.sqlite import insert as dialect_insert
     # One statement: insert unless a concurrent start got there first (unique exam_id, student_id).
-    attempt = session.scalar(
-        dialect_insert(Attempt).values(exam_id=exam.id, student_id=user.id, state="in_progress", seed=seed,
-                                       layout=_layout(exam, paper, seed), started_at=now, deadline=deadline,
-                                       extra_seconds=extra, last_seq=0, last_seen_at=now, needs_manual=False)
-        .on_conflict_do_nothing(index_elements=["exam_id", "student_id"]).returning(Attempt))
+    attempt = session.scalar(dialect_insert(Attempt).values(**values)
+                             .on_conflict_do_nothing(index_elements=["exam_id", "student_id"]).returning(Attempt))
     if attempt is None:  # the concurrent start won the race: return that attempt
-        return session.scalar(select(Attempt).where(Attempt.exam_id == exam.id, Attempt.student_id == user.id))
+        return session.scalar(select(Attempt).where(Attempt.exam_id == values["exam_id"],
+                                                    Attempt.student_id == values["student_id"]))
     _event(session, attempt.id, "start", now, client)
     return attempt
 
@@ -388,6 +390,7 @@ def save(session: Session, *, attempt_id: int, user: User, token: str, seq: int,
                           timing=_clock(row.deadline, row.grace_seconds, row.state, now))
     if row.state != "in_progress" or not timing.accepts_writes(row.deadline, timedelta(seconds=row.grace_seconds), now):
         # Rare: closed or overdue. The ORM path finalizes an overdue attempt and says why it is closed.
+        begin_writes(session)
         _check_writable(session, session.get(Attempt, row.attempt_id), now)
     if row.revoked:
         raise AttemptError("stale_tab", 409, "您已在新的窗口或设备上打开了本试卷，请在最新的窗口中继续作答",
@@ -402,6 +405,7 @@ def save(session: Session, *, attempt_id: int, user: User, token: str, seq: int,
         raise AttemptError("invalid_answer", 422, "答案格式无效", f"invalid answer: {exc}") from None
     params = {"attempt": row.attempt_id, "token_id": row.token_id, "new_seq": seq, "question": question_id,
               "value": value, "now": now}
+    conn = begin_writes(session)  # SQLite: the write lock is taken only now (app.database.reads_first)
     dialect = conn.dialect.name
     if dialect == "postgresql":
         # One round trip for the four writes (attempt, token, response, receipt), in the same lock order.
