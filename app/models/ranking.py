@@ -164,7 +164,8 @@ class ResultSnapshot(Base):
     run_id: Mapped[int] = mapped_column(ForeignKey("ranking_runs.id"))
     selection_rule_id: Mapped[int | None] = mapped_column(ForeignKey("selection_rules.id"))
     sha256: Mapped[str] = mapped_column(String(64))
-    canonical_csv: Mapped[str] = mapped_column(Text)
+    # Several MB for a national exam: loaded only when read (verification, the next version's diff).
+    canonical_csv: Mapped[str] = mapped_column(Text, deferred=True)
     row_count: Mapped[int] = mapped_column()
     public_list: Mapped[bool] = mapped_column(Boolean, default=False)
     review_closes_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -172,7 +173,7 @@ class ResultSnapshot(Base):
     published_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     published_by: Mapped[str] = mapped_column(String(64))
     reason: Mapped[str | None] = mapped_column(Text)
-    diff: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # what moved since the previous version
+    diff: Mapped[dict[str, Any] | None] = mapped_column(JSON, deferred=True)  # what moved since the previous version
 
     run: Mapped[RankingRun] = relationship()
 
