@@ -203,11 +203,15 @@ def _results_world(session, live_app, scored, grading, users, now, actor) -> dic
     job = jobs.enqueue(session, "results.export",
                        {"exam_id": scored.id, "format": "xlsx", "league": "150100", "directory": exports_dir,
                         "timezone": live_app.config["TIMEZONE"]}, now=now, created_by_id=users["hohhot_admin"].id)
+    # A large exam's regrade dry run waiting in the queue: its page is the "in the background" view.
+    regrade_job = jobs.enqueue(session, "regrade.dry_run", {"exam_id": scored.id}, now=now,
+                               created_by_id=users["admin"].id)
     session.commit()
     jobs.run(session, job, now=lambda: now)
     item = next(i for i in grading_service.manual_items(papers.load(session, grading)) if not i.part_key)
     session.commit()
-    return {"regrade_plan": plan.id, "export_job": job.id, "grading_question": item.exam_question_id,
+    return {"regrade_plan": plan.id, "export_job": job.id, "regrade_job": regrade_job.id,
+            "grading_question": item.exam_question_id,
             "export_file": (job.result or {}).get("path")}
 
 
@@ -238,6 +242,7 @@ ENDPOINT_ARGS: dict[str, Callable[[World], dict[str, Any]]] = {
     "ops.import_job": lambda w: {"job_id": w.import_job},
     "api.review": lambda w: {"attempt_id": w.attempt_done},
     "results.export_job": lambda w: {"job_id": w.export_job},
+    "results.regrade_job": lambda w: {"job_id": w.regrade_job},
     "results.export_job_file": lambda w: {"job_id": w.export_job},
     "results.grading_exam": lambda w: {"exam_id": w.exam_grading},
     "results.grade": lambda w: {"exam_id": w.exam_grading, "question_id": w.grading_question},
