@@ -14,7 +14,7 @@ echo "==> machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 for db in "${dbs[@]}"; do
   echo "==> $db: login, autosave vs bare upsert, start vs bare start, whole exam (two nodes on postgres)"
   "$PY" -m benchmarks.loadkit all --db "$db" --workdir "$WORKDIR" --think "${THINK:-8}" --heartbeat 20 \
-    --logins 400 || rc=1
+    --logins 300 || rc=1
 done
 echo "==> ranking 100,000 attempts"
 "$PY" benchmarks/bench_ranking.py || rc=1
