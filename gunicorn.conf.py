@@ -19,8 +19,12 @@ backlog = 2048
 timeout = int(os.environ.get("YINGCAI_WORKER_TIMEOUT", 30))
 graceful_timeout = 20
 keepalive = 5
-max_requests = 5000
-max_requests_jitter = 500
+# Recycle workers now and then (a slow leak never grows for a whole exam), but rarely: a restart
+# costs a worker boot and drops its keep-alive connections, and an exam day is ~100 requests/s.
+max_requests = 20000
+max_requests_jitter = 2000
+# gthread: connections a worker keeps open (idle keep-alive ones included). Behind nginx a few dozen.
+worker_connections = 1000
 # "off" (or empty) leaves access logging to the proxy in front.
 accesslog = None if os.environ.get("YINGCAI_ACCESS_LOG", "-") in ("", "off") else os.environ.get("YINGCAI_ACCESS_LOG", "-")
 errorlog = "-"

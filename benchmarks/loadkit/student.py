@@ -78,7 +78,9 @@ class Client:
         self.rec = recorder
         self._turn = 0
         self.session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=connections, limit_per_host=0, force_close=False),
+            # Idle connections are dropped before gunicorn's 5 s keep-alive closes them (a browser
+            # retries a request that fails on a connection the server just closed; aiohttp does not).
+            connector=aiohttp.TCPConnector(limit=connections, limit_per_host=0, keepalive_timeout=3),
             cookie_jar=aiohttp.DummyCookieJar(), timeout=aiohttp.ClientTimeout(total=timeout))
 
     def base(self) -> str:
