@@ -3,4 +3,4 @@ from flask import Blueprint
 
 bp = Blueprint("results", __name__)
 
-from app.results import corrections_routes, grading_routes, routes, student_routes  # noqa: E402,F401
+from app.results import corrections_routes, grading_routes, routes, student_routes  # noqa: F401

@@ -21,10 +21,20 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
 from app.domain import presentation, shuffle, timing
-from app.models import Attempt, AttemptEvent, Exam, ExamConsent, Response, SaveReceipt, TimeGrant, User, WriterToken
+from app.models import (
+    Attempt,
+    AttemptEvent,
+    Exam,
+    ExamConsent,
+    Response,
+    SaveReceipt,
+    TimeGrant,
+    User,
+    WriterToken,
+)
 from app.services import attempt_scoring, papers
-from app.services.transactions import begin_writes
 from app.services.exam_authoring import exam_is_open_for
+from app.services.transactions import begin_writes
 
 MAX_EVENTS_PER_HEARTBEAT = 50
 INTEGRITY_EVENTS = {"visibility_hidden", "visibility_visible", "blur", "focus", "fullscreen_exit", "copy",
@@ -461,6 +471,10 @@ def heartbeat(session: Session, attempt: Attempt, *, token: str | None, events: 
 
 def submit(session: Session, attempt: Attempt, *, token: str | None, now: datetime, client: Client) -> dict[str, Any]:
     """Hand in the paper: idempotent; accepted until deadline + grace; scored once."""
+    # Lock the attempt first (lock order attempt -> token) and re-read it, so a concurrent retry of the
+    # same submit sees the committed hand-in instead of its own revoked token.
+    attempt = session.scalar(select(Attempt).where(Attempt.id == attempt.id).with_for_update()
+                             .execution_options(populate_existing=True))
     if attempt.state == "finalized":
         if attempt.finalized_reason == "submitted":
             return {"state": attempt.state, "submitted_at": attempt.submitted_at.isoformat(), "replayed": True}
