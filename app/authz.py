@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from flask import Flask, abort, current_app, request
+from flask import Flask, abort, current_app, g, request, session
 from flask_login import current_user
 
 F = TypeVar("F", bound=Callable)
@@ -23,6 +23,8 @@ class Rule:
 
     public: bool = False
     roles: frozenset[str] | None = None  # None with public False: any signed-in user
+    # The view checks the session token itself, inside its own query (see ``session_checked_in_view``).
+    in_view: bool = False
 
     def allows(self, user) -> bool:
         """Whether ``user`` (possibly anonymous) passes this rule."""
@@ -55,6 +57,30 @@ def roles(*names: str) -> Callable[[F], F]:
     return _mark(Rule(roles=frozenset(names)))
 
 
+def session_checked_in_view(*names: str) -> Callable[[F], F]:
+    """Only these roles, with the session check moved into the view's own query (the autosave).
+
+    ``enforce`` then only requires a session that names a user; it does not load the user. The view
+    must compare ``g.session_token`` with the owner's current session token, active flag and role in
+    the query that reads what it works on, and fall back to ``require_current_user`` when that does
+    not match (an ended session still gets the same 401, a wrong role the same 403). This saves the
+    per-request user query and the ORM user object on the hottest route.
+    """
+    return _mark(Rule(roles=frozenset(names), in_view=True))
+
+
+def require_current_user(names: frozenset[str] | None) -> None:
+    """The full check of ``enforce`` for a view that skipped it: 401 or 403 unless allowed."""
+    if Rule(roles=names).allows(current_user):
+        return
+    if not current_user.is_authenticated:
+        from app.extensions import login_manager
+
+        # login_manager.unauthorized() redirects pages to /login and answers JSON 401 under /api.
+        abort(login_manager.unauthorized())
+    abort(403)
+
+
 STAFF = ("admin", "league_admin", "teacher", "proctor")
 ADMINS = ("admin", "league_admin")
 
@@ -76,14 +102,12 @@ def enforce() -> None:
     rule = rule_for(request.endpoint)
     if rule is None:
         abort(403)
-    if rule.allows(current_user):
+    if rule.public:
         return
-    if not current_user.is_authenticated:
-        from app.extensions import login_manager
-
-        # login_manager.unauthorized() redirects pages to /login and answers JSON 401 under /api.
-        abort(login_manager.unauthorized())
-    abort(403)
+    if rule.in_view and isinstance(session.get("_user_id"), str) and session["_user_id"]:
+        g.session_token = session["_user_id"]  # Flask-Login keeps the user's session token there
+        return
+    require_current_user(rule.roles)
 
 
 def init_app(app: Flask) -> None:

@@ -5,12 +5,12 @@ student's attempt is a 404 (and leaves an audit entry); CSRF comes in the X-CSRF
 """
 from __future__ import annotations
 
-from flask import jsonify, request
+from flask import g, jsonify, request
 from flask_login import current_user
 from sqlalchemy import select
 
 from app.api import bp
-from app.authz import roles
+from app.authz import require_current_user, roles, session_checked_in_view
 from app.clock import utcnow
 from app.database import reads_first
 from app.domain import timing
@@ -131,15 +131,24 @@ def open_attempt(attempt_id: int):
 
 @bp.route("/attempts/<int:attempt_id>/answers", methods=["POST"])
 @reads_first
-@roles("student")
+@session_checked_in_view("student")
 def save_answer(attempt_id: int):
-    """Save one answer: {token, seq, question_id, answer} → a receipt; see DESIGN §3 Saving."""
+    """Save one answer: {token, seq, question_id, answer} → a receipt; see DESIGN §3 Saving.
+
+    The hottest route: the session is checked inside the save's one read (the attempt owner's current
+    session token, active flag and role) instead of loading the user first; any mismatch falls back
+    to the full check, so an ended session still gets its 401 and someone else's attempt its 404.
+    """
     body = _body()
     now = utcnow()
+    args = {"attempt_id": attempt_id, "token": body.get("token"), "seq": body.get("seq"),
+            "question_id": body.get("question_id"), "answer": body.get("answer"), "now": now}
     try:
-        result = service.save(db.session, attempt_id=attempt_id, user=current_user, token=body.get("token"),
-                              seq=body.get("seq"), question_id=body.get("question_id"), answer=body.get("answer"),
-                              now=now)
+        try:
+            result = service.save(db.session, session_token=g.get("session_token"), **args)
+        except service.SessionNotMatched:
+            require_current_user(frozenset({"student"}))
+            result = service.save(db.session, user=current_user, **args)
         db.session.commit()
     except service.AttemptError as exc:
         return _error(exc)

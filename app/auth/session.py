@@ -1,14 +1,14 @@
 """Flask-Login wiring: sessions keyed by a rotating token, JSON 401 under /api."""
 from __future__ import annotations
 
-from flask import Flask, flash, jsonify, redirect, request, url_for
+from flask import Flask, flash, g, jsonify, redirect, request, url_for
+from flask.sessions import SecureCookieSessionInterface
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import bindparam, select
 
 from app import authz
 from app.extensions import db, login_manager
 from app.models import User
-
 
 # Every signed-in request runs this query: built once, so SQLAlchemy does not rebuild it and its cache key each time.
 _USER_BY_TOKEN = select(User).where(User.session_token == bindparam("token"))
@@ -19,8 +19,23 @@ def wants_json() -> bool:
     return request.path.startswith("/api/") or request.is_json
 
 
+class SessionInterface(SecureCookieSessionInterface):
+    """Flask's signed-cookie session, except that the autosave does not re-send an unchanged cookie.
+
+    The session slides (``SESSION_REFRESH_EACH_REQUEST``): every response re-signs and re-sends the
+    cookie. An exam page also sends a heartbeat every 20 s, which keeps doing so; the autosaves in
+    between (the hottest route, see ``authz.session_checked_in_view``) skip the signing.
+    """
+
+    def should_set_cookie(self, app: Flask, session) -> bool:
+        if g.get("session_token") and not session.modified:
+            return False
+        return super().should_set_cookie(app, session)
+
+
 def init_login(app: Flask) -> None:
     """Bind Flask-Login and the authorization check."""
+    app.session_interface = SessionInterface()
     login_manager.init_app(app)
     login_manager.session_protection = "basic"
     login_manager.login_view = "auth.login"

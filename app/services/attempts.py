@@ -281,15 +281,17 @@ def _check_writable(session: Session, attempt: Attempt, now: datetime) -> None:
 # docs/performance.md): one joined read (token, attempt, exam, any receipt for this (token, seq)),
 # then Core statements built once here with bound parameters, so SQLAlchemy compiles each of them
 # once per process and the ORM's unit of work stays out of the way.
-_TOKENS, _ATTEMPTS, _RESPONSES, _RECEIPTS = (WriterToken.__table__, Attempt.__table__, Response.__table__,
-                                             SaveReceipt.__table__)
+_TOKENS, _ATTEMPTS, _RESPONSES, _RECEIPTS, _USERS = (
+    WriterToken.__table__, Attempt.__table__, Response.__table__, SaveReceipt.__table__, User.__table__)
 _SAVE_LOOKUP = (
     select(_TOKENS.c.id.label("token_id"), _TOKENS.c.revoked, _ATTEMPTS.c.id.label("attempt_id"),
            _ATTEMPTS.c.student_id, _ATTEMPTS.c.state, _ATTEMPTS.c.deadline, _ATTEMPTS.c.seed,
            Exam.__table__.c.id.label("exam_id"), Exam.__table__.c.revision, Exam.__table__.c.seed.label("exam_seed"),
            Exam.__table__.c.grace_seconds, _RECEIPTS.c.exam_question_id.label("receipt_question"),
-           _RECEIPTS.c.saved_at.label("receipt_saved_at"))
+           _RECEIPTS.c.saved_at.label("receipt_saved_at"), _USERS.c.session_token.label("owner_session"),
+           _USERS.c.is_active.label("owner_active"), _USERS.c.role.label("owner_role"))
     .join(_ATTEMPTS, _ATTEMPTS.c.id == _TOKENS.c.attempt_id)
+    .join(_USERS, _USERS.c.id == _ATTEMPTS.c.student_id)
     .join(Exam.__table__, Exam.__table__.c.id == _ATTEMPTS.c.exam_id)
     .outerjoin(_RECEIPTS, and_(_RECEIPTS.c.token_id == _TOKENS.c.id, _RECEIPTS.c.seq == bindparam("new_seq")))
     .where(_TOKENS.c.token == bindparam("token")))
@@ -376,19 +378,36 @@ def _expire_loaded(session: Session, model: type, ident: int) -> None:
         session.expire(loaded, ["last_seq"])
 
 
-def save(session: Session, *, attempt_id: int, user: User, token: str, seq: int, question_id: int,
-         answer: Any, now: datetime) -> SaveResult:
-    """Store one answer under the (token, seq) protocol (see the module docstring)."""
+class SessionNotMatched(Exception):
+    """``save`` was given a session token that is not its owner's current one: check the user fully."""
+
+
+def save(session: Session, *, attempt_id: int, user: User | None = None, session_token: str | None = None,
+         token: str, seq: int, question_id: int, answer: Any, now: datetime) -> SaveResult:
+    """Store one answer under the (token, seq) protocol (see the module docstring).
+
+    The caller is either ``user`` (loaded and checked) or ``session_token``, the token of the signed-in
+    session, checked here in the same read against the attempt owner's current token, active flag and
+    role (``authz.session_checked_in_view``). When that does not match, nothing has been written and
+    ``SessionNotMatched`` asks the caller to check the user the usual way and call again with it.
+    """
     valid_seq = isinstance(seq, int) and not isinstance(seq, bool) and 1 <= seq <= 2**53
     row = None
     # Core statements go straight to the session's connection (same transaction), skipping the ORM layer.
     conn = session.connection()
     if isinstance(token, str) and 0 < len(token) <= 64:
         row = conn.execute(_SAVE_LOOKUP, {"token": token, "new_seq": seq if valid_seq else 0}).first()
-    if row is None or row.student_id != user.id or row.attempt_id != attempt_id:
+    if user is None:
+        if (row is None or not isinstance(session_token, str) or row.owner_role != "student"
+                or not row.owner_active or not secrets.compare_digest(row.owner_session, session_token)):
+            raise SessionNotMatched
+        user_id = row.student_id
+    else:
+        user_id = user.id
+    if row is None or row.student_id != user_id or row.attempt_id != attempt_id:
         # Only on this error path: someone else's attempt is a 404, one's own a stale page.
         owner = session.scalar(select(Attempt.student_id).where(Attempt.id == attempt_id))
-        if owner != user.id:
+        if owner != user_id:
             raise _not_found()
         raise AttemptError("stale_tab", 409, "此页面已失效，请刷新页面或在最新打开的窗口中继续作答",
                            "this page is no longer valid; reload it or continue in your newest window")

@@ -106,3 +106,43 @@ def test_api_errors_are_json(client):
     response = client.get("/api/nope")
     assert response.status_code == 404 and response.is_json
     assert json.loads(response.data)["error"]
+
+
+def test_autosave_checks_the_session_inside_its_own_read(as_role, exam, db_session):
+    """The autosave skips the user query (authz.session_checked_in_view) but not one of its checks."""
+    owner, owner_user = as_role("student")
+    token = csrf_token(owner)
+    _post(owner, f"/api/exams/{exam.id}/pledge", {"accept": True}, token)
+    attempt_id = _post(owner, f"/api/exams/{exam.id}/start", {}, token).json["attempt_id"]
+    page = _post(owner, f"/api/attempts/{attempt_id}/open", {}, token).json
+    tf = next(q for s in page["sections"] for q in s["questions"] if q["type"] == "true_false")
+    body = {"token": page["token"], "seq": 1, "question_id": tf["id"], "answer": True}
+    url = f"/api/attempts/{attempt_id}/answers"
+
+    saved = _post(owner, url, body, token)
+    assert saved.status_code == 200 and "Set-Cookie" not in saved.headers  # the heartbeat slides the session
+    beat = _post(owner, f"/api/attempts/{attempt_id}/heartbeat", {"token": page["token"]}, token)
+    assert beat.status_code == 200 and "Set-Cookie" in beat.headers
+
+    # Another student holding the owner's writer token: the owner's attempt is still a 404 to them.
+    intruder, _ = as_role("student")
+    stolen = _post(intruder, url, {**body, "seq": 2}, csrf_token(intruder))
+    assert stolen.status_code == 404 and stolen.json["error"] == "not_found"
+    # Staff with the token: the role check still applies.
+    teacher, _ = as_role("teacher")
+    assert _post(teacher, url, {**body, "seq": 2}, csrf_token(teacher)).status_code == 403
+
+    # A deactivated account, then a session ended by a login elsewhere: 401 JSON, nothing stored.
+    owner_user.is_active = False
+    db_session.flush()
+    ended = _post(owner, url, {**body, "seq": 3, "answer": False}, token)
+    assert ended.status_code == 401 and ended.json["error"] == "unauthorized"
+    owner_user.is_active = True
+    owner_user.session_token = "rotated-by-a-new-login-" + "x" * 20
+    db_session.flush()
+    ended = _post(owner, url, {**body, "seq": 4, "answer": False}, token)
+    assert ended.status_code == 401 and ended.json["error"] == "unauthorized"
+    from app.models import Response
+
+    stored = db_session.scalars(select(Response).where(Response.attempt_id == attempt_id)).all()
+    assert [(r.seq, r.value) for r in stored] == [(1, True)]
