@@ -15,6 +15,9 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     the schema belongs to Alembic (``flask db upgrade``).
     """
     app = Flask(__name__, instance_relative_config=True)
+    from app.database import RowIdConverter
+
+    app.url_map.converters["int"] = RowIdConverter  # before any route: ids above the database's range are 404s
     app.config.update(load_config())
     if overrides:
         app.config.update(overrides)

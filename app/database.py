@@ -6,10 +6,27 @@ import os
 from flask import Flask, current_app, has_request_context, request
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from werkzeug.routing import IntegerConverter
 
 from app.extensions import db, migrate
 
 SQLITE_BUSY_TIMEOUT_MS = 15000
+# The largest row id: the id columns are INTEGER, 32-bit on PostgreSQL (SQLite's would hold 64 bits).
+MAX_ROW_ID = 2**31 - 1
+
+
+class RowIdConverter(IntegerConverter):
+    """``<int:...>`` in every route: a non-negative integer a database row id can be.
+
+    Werkzeug's own converter takes any number of digits, and a larger value reached the database as a
+    bind parameter: a 500 (PostgreSQL: "integer out of range" above 2**31 - 1, SQLite: OverflowError
+    above 2**63 - 1). Now such a URL matches no route: a 404 like any other unknown id.
+    Found by the OpenAPI fuzzer (tests/fuzz/test_openapi_fuzz.py).
+    """
+
+    def __init__(self, map, fixed_digits: int = 0, min: int | None = None,  # werkzeug's argument names
+                 max: int | None = MAX_ROW_ID, signed: bool = False) -> None:
+        super().__init__(map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
 
 
 def init_app(app: Flask) -> None:

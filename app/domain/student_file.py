@@ -210,17 +210,22 @@ def read_table(data: bytes, filename: str, encoding: str | None = None) -> tuple
         _check_zip(data)
         from openpyxl import load_workbook
 
+        # read_only parses the sheet lazily, while iterating: a broken sheet raises there, not at load
+        # (an XML ParseError escaped as a 500; found by tests/fuzz/test_parser_fuzz.py).
+        rows = []
         try:
             book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+            try:
+                for values in book.worksheets[0].iter_rows(values_only=True):
+                    rows.append([_cell_text(v) for v in values])
+                    if len(rows) > MAX_ROWS + 1:
+                        raise FileRefused("too_many_rows", f"超过 {MAX_ROWS} 行", f"more than {MAX_ROWS} rows")
+            finally:
+                book.close()
+        except FileRefused:
+            raise
         except Exception:  # noqa: BLE001  (openpyxl raises many kinds for malformed workbooks)
             raise FileRefused("not_xlsx", "无法读取 XLSX 工作簿", "the XLSX workbook cannot be read") from None
-        sheet = book.worksheets[0]
-        rows = []
-        for values in sheet.iter_rows(values_only=True):
-            rows.append([_cell_text(v) for v in values])
-            if len(rows) > MAX_ROWS + 1:
-                raise FileRefused("too_many_rows", f"超过 {MAX_ROWS} 行", f"more than {MAX_ROWS} rows")
-        book.close()
         return rows, None
     if not lower.endswith((".csv", ".txt")):
         raise FileRefused("format", "只接受 .xlsx 或 .csv 文件", "only .xlsx and .csv files are accepted")
@@ -237,10 +242,18 @@ _SEQ = re.compile(r"\{seq(?::0?(\d+)d)?\}")
 
 
 def check_pattern(pattern: str) -> None:
-    """A numbering pattern uses {year}, {league} and exactly one {seq} or {seq:0Nd}; raises FileRefused."""
+    """A numbering pattern uses {year}, {league} and exactly one {seq} or {seq:0Nd}; raises FileRefused.
+
+    The numbers it makes must be valid exam numbers (people.valid_exam_number: at most 32 characters):
+    ``{seq:09999999d}`` used to render ten-million-digit numbers (found by tests/fuzz/test_parser_fuzz.py).
+    """
     if len(_SEQ.findall(pattern)) != 1 or re.sub(r"\{(year|league)\}", "", _SEQ.sub("", pattern)).count("{"):
         raise FileRefused("bad_pattern", "编号规则须包含一个 {seq}，并且只能使用 {year}、{league}",
                           "the numbering pattern needs one {seq} and may use only {year} and {league}")
+    width = int(_SEQ.search(pattern).group(1) or 0)
+    if width > 12 or len(render_number(pattern, year=2026, league="150100", seq=1)) > 32:
+        raise FileRefused("bad_pattern", "编号规则生成的准考证号过长（最多 32 个字符）",
+                          "the numbering pattern makes exam numbers longer than 32 characters")
 
 
 def render_number(pattern: str, *, year: int, league: str, seq: int) -> str:

@@ -778,7 +778,19 @@ def unexpressible(q: dict) -> tuple[str, str] | None:
             return "区分大小写的填空", "a case-sensitive blank"
         if "numeric" in blanks[0] and "answers" in blanks[0]:
             return "同时有文字和数值答案的空", "a blank with both text and numeric answers"
+        # Found by tests/fuzz/test_parser_fuzz.py: both came back as another type instead of being reported.
+        if any("->" in answer for answer in blanks[0].get("answers", [])):
+            return "答案含“->”的填空（GIFT 会读成配对题）", 'a blank answer containing "->" (GIFT reads it as matching)'
+    if qtype == "multiple" and len(q.get("answer") or []) == 1:
+        return "只有一个正确选项的多选题（GIFT 会读成单选题）", "multiple choice with one right option (GIFT reads it as single choice)"
     return None
+
+
+def _explicit_weight(text: str, weight: int) -> str:
+    """An answer text that starts with ``%`` would be read back as a weight (``%50%``), and GIFT has no
+    escape for ``%``: such a text gets its weight written out (``=%100%%…``), as Moodle reads it too.
+    Found by tests/fuzz/test_parser_fuzz.py (export → import of an option "%…" failed)."""
+    return f"%{weight}%{text}" if text.lstrip().startswith("%") else text
 
 
 def _question_text(q: dict) -> str:
@@ -799,7 +811,8 @@ def _question_text(q: dict) -> str:
         for option in q["options"]:
             text = escape_gift(option["text"])
             if qtype == "single":
-                answers.append(("=" if option["id"] in correct else "~") + text)
+                answers.append(("=" if option["id"] in correct else "~") + _explicit_weight(
+                    text, 100 if option["id"] in correct else 0))
             elif option["id"] in correct:
                 answers.append(f"~%{_weight_text(share)}%{text}")
             else:
@@ -815,7 +828,7 @@ def _question_text(q: dict) -> str:
                 tolerance = abs(numeric["value"]) * numeric.get("rel_tolerance", 0)
             answers.append(f"#{number_text(numeric['value'])}:{number_text(tolerance)}")
         else:
-            answers += ["=" + escape_gift(a) for a in blank["answers"]]
+            answers += ["=" + _explicit_weight(escape_gift(a), 100) for a in blank["answers"]]
     elif qtype == "matching":
         texts = {o["id"]: o["text"] for o in q["options"]}
         answers += [f"={escape_gift(p['text'])} -> {escape_gift(texts[q['answer'][p['id']]])}" for p in q["prompts"]]
