@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 
 from flask import Flask, current_app, has_request_context, request
 from sqlalchemy import event
@@ -11,6 +12,9 @@ from werkzeug.routing import IntegerConverter
 from app.extensions import db, migrate
 
 SQLITE_BUSY_TIMEOUT_MS = 15000
+# How long past its statement timeout a PostgreSQL round trip may stay unanswered before the app
+# gives the connection up (see ``_pg_connect_with_deadline``).
+PG_CLIENT_DEADLINE_MARGIN_S = 2.0
 # The largest row id: the id columns are INTEGER, 32-bit on PostgreSQL (SQLite's would hold 64 bits).
 MAX_ROW_ID = 2**31 - 1
 
@@ -70,6 +74,82 @@ def engine_options(uri: str, config) -> dict:
              " -c idle_in_transaction_session_timeout=60000 -c timezone=UTC"},
         )
     return options
+
+
+@event.listens_for(Engine, "do_connect")
+def _pg_connect_with_deadline(dialect, connection_record, cargs, cparams):
+    """PostgreSQL connections that give up on a database that stops answering (a half-open connection).
+
+    The statement timeout is enforced by the server, so it cannot help when the server (or the
+    network, or a proxy in between) accepts a query and never answers: the request's thread would
+    wait on that socket forever, and a gthread worker is never killed for it. Every round trip on
+    these connections therefore has a client-side deadline of the connection's statement timeout
+    plus ``PG_CLIENT_DEADLINE_MARGIN_S``; past it the connection is closed and an OperationalError
+    raised, which SQLAlchemy treats as a disconnect (the pool drops the connection) and the error
+    handler answers 503. A transaction that lifted the statement timeout (``SET LOCAL
+    statement_timeout``, rankings.allow_long_statements) has no deadline until it ends.
+    """
+    if dialect.name != "postgresql" or dialect.driver != "psycopg":
+        return None
+    match = re.search(r"statement_timeout=(\d+)", str(cparams.get("options", "")))
+    cls = _deadline_connection_class()
+    if not match or int(match.group(1)) <= 0 or cls is None:
+        return None
+    conn = cls.connect(*cargs, **cparams)
+    conn.deadline_s = int(match.group(1)) / 1000 + PG_CLIENT_DEADLINE_MARGIN_S
+    return conn
+
+
+_DEADLINE_CLASS: list = []
+
+
+def _deadline_connection_class():
+    """psycopg.Connection whose ``wait`` has a default timeout (None if this psycopg has no such hook)."""
+    if _DEADLINE_CLASS:
+        return _DEADLINE_CLASS[0]
+    import inspect
+
+    import psycopg
+
+    wait_timeout = getattr(psycopg.errors, "_WaitTimeout", None)
+    if wait_timeout is None or "timeout" not in inspect.signature(psycopg.Connection.wait).parameters:
+        _DEADLINE_CLASS.append(None)
+        return None
+
+    class DeadlineConnection(psycopg.Connection):
+        deadline_s: float | None = None
+        long_statements = False  # set while a transaction runs with its statement timeout lifted
+
+        def wait(self, gen, interval=0.1, timeout=None):
+            if timeout is not None or not self.deadline_s or self.long_statements:
+                return super().wait(gen, interval, timeout)
+            try:
+                return super().wait(gen, interval, self.deadline_s)
+            except wait_timeout:
+                self.close()  # mid-protocol: the connection cannot be used again
+                raise psycopg.OperationalError(
+                    f"the database did not answer within {self.deadline_s:g} s; connection closed") from None
+
+    _DEADLINE_CLASS.append(DeadlineConnection)
+    return DeadlineConnection
+
+
+@event.listens_for(Engine, "before_cursor_execute")
+def _note_long_statements(conn, cursor, statement, parameters, context, executemany) -> None:
+    """A transaction that lifts the statement timeout also lifts the client-side deadline (above)."""
+    if "statement_timeout" in statement and conn.dialect.name == "postgresql":
+        raw = conn.connection.dbapi_connection
+        if hasattr(raw, "long_statements"):
+            raw.long_statements = True
+
+
+@event.listens_for(Engine, "commit")
+@event.listens_for(Engine, "rollback")
+def _end_long_statements(conn) -> None:
+    if conn.dialect.name == "postgresql" and not (conn.closed or conn.invalidated):
+        raw = conn.connection.dbapi_connection
+        if getattr(raw, "long_statements", False):
+            raw.long_statements = False
 
 
 @event.listens_for(Engine, "connect")

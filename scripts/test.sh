@@ -35,7 +35,8 @@ for stage in "${stages[@]}"; do
     browser)  run_stage browser env REQUIRE_E2E=${REQUIRE_E2E:-1} $PY -m pytest -q tests/browser ;;
     # The load kit's quick mode under gunicorn: SQLite on one node, PostgreSQL + Redis on two nodes;
     # it checks every acknowledged save against the database (0 lost) and that no request got a 5xx.
-    drills)   run_stage drills bash -c "$PY -m benchmarks.loadkit quick --db sqlite && $PY -m benchmarks.loadkit quick --db postgres" ;;
+    # Then a few seconds of each load drill (docs/reliability.md: 1-5, 14, 16, 17) with its fault injected.
+    drills)   run_stage drills bash -c "$PY -m benchmarks.loadkit quick --db sqlite && $PY -m benchmarks.loadkit quick --db postgres && $PY -m benchmarks.loadkit drill all --quick" ;;
     *) echo "unknown stage $stage"; exit 2 ;;
   esac
 done

@@ -9,6 +9,8 @@ Commands (each takes ``--db sqlite|postgres`` and ``--workdir``):
   all       setup, then every figure above, written to <workdir>/results-<db>.json and printed as a table
   quick     the CI drill: a small exam on SQLite (and two nodes on PostgreSQL + Redis with --db postgres):
             0 acknowledged saves lost, no 5xx, exit 1 otherwise; well under 60 s
+  drill N   a load drill of RELIABILITY.md (1 2 3 4 5 14 16 17, comma separated, or all) with its fault
+            injected under load, then the oracle; one figure line each, exit 1 if one fails (drills.py)
 """
 from __future__ import annotations
 
@@ -347,7 +349,9 @@ def cmd_quick(args) -> int:
 def main(argv: list[str] | None = None) -> int:  # noqa: D103
     parser = argparse.ArgumentParser(prog="python -m benchmarks.loadkit", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["setup", "exam", "autosave", "start", "login", "all", "quick"])
+    parser.add_argument("command", choices=["setup", "exam", "autosave", "start", "login", "all", "quick", "drill"])
+    parser.add_argument("drill", nargs="?", default="all", help="`drill`: 1, 2, 3, 4, 5, 14, 16, 17, a list, or all")
+    parser.add_argument("--quick", action="store_true", help="`drill`: a few seconds of load, 24 students (CI)")
     parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--workdir", default=DEFAULT_WORKDIR)
     parser.add_argument("--students", type=int, default=None, help="students to seed / to simulate (2000)")
@@ -373,6 +377,7 @@ def main(argv: list[str] | None = None) -> int:  # noqa: D103
     args.students_given = args.students is not None
     args.workdir_given = "--workdir" in (argv if argv is not None else sys.argv)
     args.port_given = "--port" in (argv if argv is not None else sys.argv)
+    args.db_given = args.db if "--db" in (argv if argv is not None else sys.argv) else None
     if args.students is None:
         args.students = 2000
     if not 1024 <= args.port <= 32767 - 20:
@@ -381,6 +386,10 @@ def main(argv: list[str] | None = None) -> int:  # noqa: D103
                 "login": cmd_login, "all": cmd_all}
     if args.command == "quick":
         return cmd_quick(args)
+    if args.command == "drill":
+        from benchmarks.loadkit import drills
+
+        return drills.main(args)
     result = commands[args.command](args)
     if args.command not in ("setup", "all"):
         print(json.dumps(result, ensure_ascii=False, indent=1, default=str))

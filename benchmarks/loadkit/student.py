@@ -40,6 +40,9 @@ class Recorder:
     statuses: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
     errors: list[str] = field(default_factory=list)
     non_json_api_errors: int = 0
+    # The drills' record of every answer: (monotonic time it came, kind, status, seconds, JSON body?,
+    # Retry-After header?); None (the benchmarks) keeps nothing.
+    timeline: list[tuple[float, str, int | str, float, bool, bool]] | None = None
 
     def add(self, kind: str, status: int | str, seconds: float) -> None:  # noqa: D102
         self.statuses[kind][status] += 1
@@ -130,20 +133,31 @@ class Student:
                 status = r.status
                 for name, morsel in r.cookies.items():
                     self.cookies[name] = morsel.value
+                retry_after = "Retry-After" in r.headers
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
             self.c.rec.add(kind, "network", time.perf_counter() - t)
             self.c.rec.note(f"{kind} {path}: {type(exc).__name__} {exc}")
+            self._timeline(kind, "network", t, False, False)
             return "network", None
         self.c.rec.add(kind, status, time.perf_counter() - t)
         if not expect_json:
+            self._timeline(kind, status, t, False, retry_after)
             return status, text
         try:
-            return status, json.loads(text)
+            data = json.loads(text)
         except ValueError:
             if status != 200:
                 self.c.rec.non_json_api_errors += 1
                 self.c.rec.note(f"{kind} {path}: {status} without JSON: {text[:120]!r}")
+            self._timeline(kind, status, t, False, retry_after)
             return status, {}
+        self._timeline(kind, status, t, True, retry_after)
+        return status, data
+
+    def _timeline(self, kind: str, status: int | str, started: float, is_json: bool, retry_after: bool) -> None:
+        if self.c.rec.timeline is not None:
+            now = time.perf_counter()
+            self.c.rec.timeline.append((time.monotonic(), kind, status, now - started, is_json, retry_after))
 
     async def _retrying(self, kind: str, path: str, body: dict, *, tries: int = 8, pause: float = 0.5) -> dict:
         """POST until a non-retryable answer (the page's rule for open, start and submit), bounded."""
