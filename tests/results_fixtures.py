@@ -98,3 +98,10 @@ def live_exam(db_session: Session, now: datetime, **extra: Any) -> Exam:
 def attempt_of(db_session: Session, exam: Exam, user: User) -> Attempt:
     """The user's attempt of the exam."""
     return db_session.scalar(select(Attempt).where(Attempt.exam_id == exam.id, Attempt.student_id == user.id))
+
+
+def closed(exam: Exam, now: datetime) -> Exam:
+    """The exam with its window closed at ``now`` (results are published only after it closes)."""
+    if exam.closes_at > now:
+        exam.closes_at = now
+    return exam

@@ -72,3 +72,20 @@ def test_job_page_shows_progress(as_role, db_session, now):
     assert status["state"] == "queued" and status["percent"] == 0
     other, _ = as_role("teacher")
     assert other.get(f"/jobs/{job.id}.json").status_code == 404
+
+
+def test_exams_close_ends_the_window_with_a_reason(runner, db_session):
+    from app.clock import utcnow
+    from tests import exam_fixtures as fx
+
+    now = utcnow()
+    fx.load_bank(db_session, now)
+    exam = fx.make_exam(db_session, now)
+    db_session.flush()
+    missing = runner.invoke(args=["exams", "close", str(exam.id)])
+    assert missing.exit_code != 0 and "--reason" in missing.output
+    result = runner.invoke(args=["exams", "close", str(exam.id), "--reason", "全区考试结束"])
+    assert result.exit_code == 0, result.output
+    assert f"{exam.id}\tclosed" in result.output
+    again = runner.invoke(args=["exams", "close", str(exam.id), "--reason", "again"])
+    assert again.exit_code != 0 and "already closed" in again.output

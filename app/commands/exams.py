@@ -55,6 +55,26 @@ def publish(exam_id: int) -> None:
     click.echo(f"{exam.id}\t{exam.state}")
 
 
+@exams_group.command("close")
+@click.argument("exam_id", type=int)
+@click.option("--reason", required=True, help="原因（记入审计日志）/ why (audited)")
+@with_appcontext
+def close(exam_id: int, reason: str) -> None:
+    """End an exam's window now: no new starts; students writing keep their time. Publishing needs this."""
+    from app.services import extensions
+
+    exam = db.session.get(Exam, exam_id, with_for_update=True)
+    if exam is None:
+        fail(f"没有考试 {exam_id}", f"no exam {exam_id}")
+    try:
+        result = extensions.close_window(db.session, exam, reason=reason, actor=cli_actor(), now=utcnow())
+    except attempts.AttemptError as exc:
+        db.session.rollback()
+        fail(exc.zh, exc.en)
+    db.session.commit()
+    click.echo(f"{exam.id}\tclosed\t{result['closes_at']}\tin_progress={result['in_progress']}")
+
+
 @exams_group.command("list")
 @with_appcontext
 def list_exams() -> None:

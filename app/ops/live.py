@@ -111,3 +111,21 @@ def reopen(exam_id: int):
         db.session.rollback()
         flash(both(exc), "error")
     return redirect(url_for("ops.monitor_page", exam_id=exam.id))
+
+
+@bp.route("/monitor/<int:exam_id>/close", methods=["POST"])
+@roles("admin")
+def close_window(exam_id: int):
+    """End the exam's window now (the provincial office only): no new starts; students writing keep their time."""
+    exam = _exam(exam_id)
+    db.session.refresh(exam, with_for_update=True)
+    try:
+        result = extensions.close_window(db.session, exam, reason=text_field("reason"), actor=actor(), now=utcnow())
+        db.session.commit()
+        flash(_("考试已结束：不能再开始作答；仍在作答的 %(n)d 名考生按各自的截止时间交卷。", n=result["in_progress"])
+              + f" / The exam is closed to new starts; {result['in_progress']} student(s) still writing keep their time.",
+              "success")
+    except AttemptError as exc:
+        db.session.rollback()
+        flash(both(exc), "error")
+    return redirect(url_for("ops.monitor_page", exam_id=exam.id))

@@ -16,7 +16,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from app.models import Attempt, Exam, Room, SeatAssignment, StudentProfile, TimeGrant, WriterToken
@@ -132,3 +132,30 @@ def reopen(session: Session, attempt: Attempt, *, minutes: int, reason: str, act
                  league_code=league_code, before=before,
                  after={"state": "in_progress", "deadline": deadline, "minutes": minutes}, reason=reason)
     return {"attempt_id": attempt.id, "deadline": deadline.isoformat()}
+
+
+def close_window(session: Session, exam: Exam, *, reason: str, actor: audit.Actor, now: datetime) -> dict[str, Any]:
+    """End the exam's window now: nobody can start any more; students already writing keep their time.
+
+    Results are published only after the window closes (``publication.publish``), so that no one can
+    start an exam whose ranking is already out. Attempts in progress keep their deadlines (the
+    finalize sweep closes them); the change is audited with the old and new times and the reason.
+    """
+    reason = (reason or "").strip()
+    if not reason:
+        raise AttemptError("reason_required", 422, "必须填写原因", "a reason is required")
+    if exam.closes_at <= now:
+        raise AttemptError("invalid_state", 409, "考试已经结束", "the exam window is already closed")
+    if exam.opens_at >= now:
+        raise AttemptError("invalid_state", 409, "考试尚未开始，请修改考试时间而不是结束考试",
+                           "the exam has not opened yet; change its schedule instead")
+    before = {"closes_at": exam.closes_at, "latest_start_at": exam.latest_start_at}
+    exam.closes_at = now
+    if exam.latest_start_at is not None and exam.latest_start_at > now:
+        exam.latest_start_at = now
+    writing = session.scalar(select(func.count()).select_from(Attempt).where(
+        Attempt.exam_id == exam.id, Attempt.state == "in_progress")) or 0
+    audit.record(session, actor=actor, action="exam.close", object_type="exam", object_id=exam.id, now=now,
+                 before=before, after={"closes_at": now, "latest_start_at": exam.latest_start_at, "in_progress": writing},
+                 reason=reason[:1000])
+    return {"in_progress": writing, "closes_at": now.isoformat()}

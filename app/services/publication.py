@@ -116,6 +116,9 @@ def publish(session: Session, exam: Exam, *, user_id: int | None, now: datetime,
     """
     if exam.kind != "selection":
         raise ResultsError("not_ranked", "练习考试不发布排名", "practice exams have no published ranking")
+    if exam.closes_at > now:
+        raise ResultsError("exam_open", "考试尚未结束（结束时间之前仍可有考生开始作答），结束后才能发布成绩",
+                           "the exam window is still open (students can still start); publish after it closes")
     unfinished = session.scalar(select(func.count()).select_from(Attempt).where(
         Attempt.exam_id == exam.id, Attempt.state == "in_progress"))
     if unfinished:

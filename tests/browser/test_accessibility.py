@@ -190,6 +190,9 @@ def _results_world(session, live_app, scored, grading, users, now, actor) -> dic
     simulation.grade_all(session, scored, graders, now=now, actor=actor, rng=random.Random(7))
     selection_service.fix(session, scored, selection_service.parse_rules({"cutoff": 0, "quota": 5}),
                           user_id=None, now=now, actor=actor)
+    from app.services import extensions
+
+    extensions.close_window(session, scored, reason="考试结束", actor=actor, now=now)  # results come after the window
     publication.publish(session, scored, user_id=None, now=now, actor=actor, public_list=True)
     session.commit()
     student = users[STUDENT]

@@ -64,6 +64,7 @@ def _seed(app) -> dict[str, Any]:
         analysis_demo,
         attempts,
         credentials,
+        extensions,
         papers,
         publication,
         rankings,
@@ -99,6 +100,7 @@ def _seed(app) -> dict[str, Any]:
     rankings.compute(session, math, now=now, actor=actor)
     rules = selection_service.parse_rules(SELECTION, leagues=set(schools))
     selection_service.fix(session, math, rules, user_id=users["admin"].id, now=now, actor=actor)
+    extensions.close_window(session, math, reason="数学考试结束", actor=actor, now=now)  # publish after the window
     publication.publish(session, math, user_id=users["admin"].id, now=now, actor=actor, public_list=False)
     session.commit()
 

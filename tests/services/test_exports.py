@@ -9,6 +9,7 @@ import pytest
 
 from app.models import School, StudentProfile
 from app.services import audit, exports, publication, rankings, selection_service
+from tests import results_fixtures as rf
 from tests.results_fixtures import SECTIONS, Spec, seeded_exam
 
 ACTOR = audit.Actor(None, "pytest")
@@ -41,7 +42,7 @@ def ranked(db_session, make, now):
     db_session.flush()
     selection_service.fix(db_session, exam, selection_service.parse_rules({"cutoff": 80, "quota": 2}), user_id=None,
                           now=now, actor=ACTOR)
-    publication.publish(db_session, exam, user_id=None, now=now, actor=ACTOR)
+    publication.publish(db_session, rf.closed(exam, now), user_id=None, now=now, actor=ACTOR)
     return exam, created
 
 
@@ -133,3 +134,25 @@ def test_an_unpublished_run_says_so(db_session, make, now):
     ctx = exports.context(db_session, exam, league_code=None, now=now)
     block = dict(exports.header_block(ctx))
     assert block["发布版本"] == "未发布（预览）" and block["快照 SHA-256"] == "—"
+
+
+def test_xlsx_text_cannot_become_markup_or_a_formula(db_session, ranked, now, tmp_path):
+    """Names are escaped into the sheet XML whatever they hold; each stays one text cell with its text."""
+    exam, created = ranked
+    hostile = ['<r><t>x</t></r></is></c><c r="Z1"><f>1+1</f></c><c><is><r><t>y</t></r>', "a & b <c> \"d\"",
+               " 前后有空格 ", "控制\x01字符"]
+    for attempt, name in zip(created, hostile):
+        db_session.get(StudentProfile, attempt.student_id).name = name
+    db_session.flush()
+    rankings.compute(db_session, exam, now=now, actor=ACTOR)
+    path = tmp_path / "hostile.xlsx"
+    exports.export_file(db_session, exam, "xlsx", str(path), league_code=None, now=now)
+    book = openpyxl.load_workbook(path)
+    sheet = book["总排名"]
+    names = [sheet.cell(r, 6) for r in range(12, sheet.max_row + 1)]
+    assert {c.data_type for c in names} == {"s"}
+    assert sheet.max_column == sum(1 for c in sheet[11] if c.value)  # no cell was injected beyond the table
+    values = {c.value for c in names}
+    assert set(hostile[:3]) <= values
+    assert "控制_x0001_字符" in values  # a control character as Excel writes it (openpyxl does not decode it)
+    assert not any(cell.data_type == "f" for row in sheet.iter_rows() for cell in row)

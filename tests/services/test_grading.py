@@ -124,7 +124,7 @@ def test_a_score_review_corrects_a_grade_and_publishes_the_next_version(db_sessi
     admin = make.user(role="admin")
     for _ in range(2):
         _grade(db_session, exam, item, teacher, now, 2)
-    first = publication.publish(db_session, exam, user_id=None, now=now, actor=ACTOR).snapshot
+    first = publication.publish(db_session, rf.closed(exam, now), user_id=None, now=now, actor=ACTOR).snapshot
     student = db_session.get(type(teacher), attempts[0].student_id)
     review = score_reviews.request_review(db_session, exam, student, reason="简答题要点都写了", now=now, actor=ACTOR)
     with pytest.raises(ResultsError):  # once per published version
@@ -149,7 +149,7 @@ def test_a_review_outside_the_window_is_refused(db_session, make, sitting, now):
     teacher = make.user(role="teacher", subjects=["physics"])
     for _ in range(2):
         _grade(db_session, exam, item, teacher, now, 2)
-    snapshot = publication.publish(db_session, exam, user_id=None, now=now, actor=ACTOR).snapshot
+    snapshot = publication.publish(db_session, rf.closed(exam, now), user_id=None, now=now, actor=ACTOR).snapshot
     student = db_session.get(type(teacher), attempts[1].student_id)
     with pytest.raises(ResultsError) as info:
         score_reviews.request_review(db_session, exam, student, reason="请复核", actor=ACTOR,

@@ -158,3 +158,31 @@ def test_a_long_list_keeps_only_students_needing_attention(db_session, world, no
     assert all(monitor.needs_attention(s) for s in snap["students"]) and len(snap["students"]) == 3
     full = monitor.snapshot(db_session, exam, monitor.Scope(), now=now + timedelta(minutes=10))
     assert len(full["students"]) == 10 and not full["students_truncated"]
+
+
+def test_closing_the_window_stops_new_starts_keeps_writers_and_lets_results_be_published(db_session, world, make, now):
+    from app.services import publication, rankings
+
+    exam, people, _, _ = world
+    writer = db_session.scalar(select(Attempt).where(Attempt.student_id == people["a1"].user_id))
+    deadline = writer.deadline
+    with pytest.raises(AttemptError) as info:
+        extensions.close_window(db_session, exam, reason=" ", actor=A, now=now + timedelta(minutes=10))
+    assert info.value.code == "reason_required"
+    # Publishing while students can still start is refused.
+    with pytest.raises(rankings.ResultsError) as refused:
+        publication.publish(db_session, exam, user_id=None, now=now + timedelta(minutes=10), actor=A)
+    assert refused.value.code == "exam_open"
+
+    closed = extensions.close_window(db_session, exam, reason="全区考试结束", actor=A, now=now + timedelta(minutes=10))
+    assert closed["in_progress"] == 4 and exam.closes_at == now + timedelta(minutes=10)
+    assert writer.deadline == deadline  # students writing keep their time
+    late = people["a4"].user
+    attempts.accept_pledge(db_session, exam=exam, user=late, now=now + timedelta(minutes=11), client=C)
+    with pytest.raises(AttemptError):
+        attempts.start(db_session, exam=exam, user=late, now=now + timedelta(minutes=11), client=C)
+    with pytest.raises(AttemptError) as again:
+        extensions.close_window(db_session, exam, reason="again", actor=A, now=now + timedelta(minutes=12))
+    assert again.value.code == "invalid_state"
+    entry = db_session.scalar(select(AuditEntry).where(AuditEntry.action == "exam.close"))
+    assert entry.reason == "全区考试结束" and entry.object_id == str(exam.id)

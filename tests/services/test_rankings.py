@@ -12,6 +12,7 @@ from app.domain import snapshots
 from app.models import Attempt, AuditEntry, RankingRow, ResultSnapshot, Voiding
 from app.services import audit, publication, rankings, selection_service, voiding
 from app.services.rankings import ResultsError
+from tests import results_fixtures as rf
 from tests.results_fixtures import SECTIONS, Spec, seeded_exam
 
 ACTOR = audit.Actor(None, "pytest")
@@ -165,7 +166,7 @@ def test_absent_students_are_marked_and_unranked(db_session, make, now):
 def test_old_runs_are_pruned_but_published_ones_kept(db_session, make, now):
     exam, _ = seeded_exam(db_session, now, make, [Spec(90), Spec(80)])
     first = rankings.compute(db_session, exam, now=now, actor=ACTOR)
-    published = publication.publish(db_session, exam, user_id=None, now=now, actor=ACTOR).snapshot
+    published = publication.publish(db_session, rf.closed(exam, now), user_id=None, now=now, actor=ACTOR).snapshot
     assert published.run_id == first.id
     rankings.compute(db_session, exam, now=now, actor=ACTOR)
     third = rankings.compute(db_session, exam, now=now, actor=ACTOR)
@@ -182,7 +183,7 @@ def _published(db_session, make, now, specs=None):
         Spec(90, league="150100"), Spec(85, league="150200"), Spec(85, league="150100"), Spec(70, league="150200")])
     rules = selection_service.parse_rules({"cutoff": 80, "quota": 2})
     selection_service.fix(db_session, exam, rules, user_id=None, now=now, actor=ACTOR)
-    result = publication.publish(db_session, exam, user_id=None, now=now, actor=ACTOR)
+    result = publication.publish(db_session, rf.closed(exam, now), user_id=None, now=now, actor=ACTOR)
     return exam, created, result.snapshot
 
 
@@ -195,7 +196,7 @@ def test_publication_stores_the_canonical_csv_and_its_hash(db_session, make, now
     assert {row["selection"] for row in parsed.values()} == {"admitted", "ineligible"}
     assert "测试考生" not in snapshot.canonical_csv  # no names in the canonical form
     assert exam.results_published_at == now
-    again = publication.publish(db_session, exam, user_id=None, now=now, actor=ACTOR)
+    again = publication.publish(db_session, rf.closed(exam, now), user_id=None, now=now, actor=ACTOR)
     assert not again.new and again.snapshot.version == 1
 
 
@@ -244,11 +245,11 @@ def test_a_change_after_publication_publishes_a_new_version_with_a_diff(db_sessi
 def test_publication_waits_for_graders_and_unfinished_attempts(db_session, make, now):
     exam, _ = seeded_exam(db_session, now, make, [Spec(90, needs_manual=True)])
     with pytest.raises(ResultsError) as info:
-        publication.publish(db_session, exam, user_id=None, now=now, actor=ACTOR)
+        publication.publish(db_session, rf.closed(exam, now), user_id=None, now=now, actor=ACTOR)
     assert info.value.code == "pending_manual"
     exam2, _ = seeded_exam(db_session, now, make, [Spec(90), Spec(0, state="in_progress")])
     with pytest.raises(ResultsError) as info:
-        publication.publish(db_session, exam2, user_id=None, now=now, actor=ACTOR)
+        publication.publish(db_session, rf.closed(exam2, now), user_id=None, now=now, actor=ACTOR)
     assert info.value.code == "unfinished"
 
 
@@ -259,7 +260,7 @@ def test_student_sees_only_a_published_result(db_session, make, now):
     user = db_session.get(User, created[1].student_id)
     before = publication.student_result(db_session, exam, user, now=now)
     assert before.snapshot is None and before.row is None
-    publication.publish(db_session, exam, user_id=None, now=now, actor=ACTOR)
+    publication.publish(db_session, rf.closed(exam, now), user_id=None, now=now, actor=ACTOR)
     after = publication.student_result(db_session, exam, user, now=now)
     assert (after.row.total, after.row.rank, after.row.league_rank, after.row.percentile) == (80, 2, 2, 0.0)
     assert after.review_open
@@ -269,9 +270,9 @@ def test_student_sees_only_a_published_result(db_session, make, now):
 
 def test_public_list_masks_names_and_exam_numbers(db_session, make, now):
     exam, _created = seeded_exam(db_session, now, make, [Spec(90, name="乌云其其格"), Spec(80, name="张晓彤")])
-    publication.publish(db_session, exam, user_id=None, now=now, actor=ACTOR)
+    publication.publish(db_session, rf.closed(exam, now), user_id=None, now=now, actor=ACTOR)
     assert publication.public_list(db_session, exam) is None  # not enabled
-    publication.publish(db_session, exam, user_id=None, now=now, actor=ACTOR, public_list=True)
+    publication.publish(db_session, rf.closed(exam, now), user_id=None, now=now, actor=ACTOR, public_list=True)
     _, rows = publication.public_list(db_session, exam)
     assert [r.name for r in rows] == ["乌***格", "张*彤"]
     assert all("*" in r.exam_number for r in rows)

@@ -141,7 +141,7 @@ def test_options_must_stay_the_same(db_session, sat, now):
 
 def test_applying_after_publication_publishes_the_next_version(db_session, sat, now):
     exam, _attempts = sat
-    first = publication.publish(db_session, exam, user_id=None, now=now, actor=ACTOR).snapshot
+    first = publication.publish(db_session, rf.closed(exam, now), user_id=None, now=now, actor=ACTOR).snapshot
     qid = _single_id(db_session, exam)
     version = regrade.correct_key(db_session, exam, qid, "a", user_id=None, now=now, actor=ACTOR)
     plan = regrade.dry_run(db_session, exam, [{"kind": "version", "exam_question_id": qid, "version_id": version.id}],

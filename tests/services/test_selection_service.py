@@ -8,6 +8,7 @@ from app.domain.selection import select as domain_select
 from app.models import AuditEntry, SelectionDecision, SelectionRule
 from app.services import audit, publication, rankings, selection_service
 from app.services.rankings import ResultsError
+from tests import results_fixtures as rf
 from tests.results_fixtures import Spec, seeded_exam
 
 ACTOR = audit.Actor(None, "pytest")
@@ -126,7 +127,7 @@ def test_publication_reapplies_the_fixed_rule_to_a_newer_ranking(db_session, mak
     rows[2].score_total = 95.0
     rows[2].score_detail = {**rows[2].score_detail, "sections": {"选择": 95.0}}
     rankings.mark_changed(db_session, exam.id, now)
-    snapshot = publication.publish(db_session, exam, user_id=None, now=now, actor=ACTOR).snapshot
+    snapshot = publication.publish(db_session, rf.closed(exam, now), user_id=None, now=now, actor=ACTOR).snapshot
     rule = db_session.get(SelectionRule, snapshot.selection_rule_id)
     assert rule.run_id == snapshot.run_id and rule.quota == 1
     decisions = selection_service.decisions(db_session, rule.id)

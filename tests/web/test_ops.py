@@ -317,6 +317,8 @@ EXAM_ACTIONS = {
         "csrf_token": t, "target": "student", "value": x["people"][0].exam_number, "minutes": "5", "reason": "死机"}),
     "attempt.reopen": lambda c, t, x: (x["finish"](), c.post(f"/ops/monitor/{x['exam'].id}/reopen", data={
         "csrf_token": t, "exam_number": x["people"][0].exam_number, "minutes": "5", "reason": "误交卷"})),
+    "exam.close": lambda c, t, x: c.post(f"/ops/monitor/{x['exam'].id}/close", data={
+        "csrf_token": t, "reason": "全区考试结束"}),
     "attendance.mark": lambda c, t, x: c.post(f"/ops/rooms/{x['room']['h'].id}/attendance", data={
         "csrf_token": t, "exam": x["exam"].id, "student_id": x["people"][0].user_id, "status": "present"}),
     "incident.note": lambda c, t, x: c.post(f"/ops/rooms/{x['room']['h'].id}/incidents", data={
@@ -372,3 +374,18 @@ def test_slip_and_credential_actions_are_audited(app, as_role, db_session):
     actions = set(db_session.scalars(select(AuditEntry.action).where(AuditEntry.actor_id == admin.id)))
     assert {"students.import", "credentials.reveal", "slips.print_view", "slips.generate", "slips.download",
             "credentials.purge"} <= actions
+
+
+def test_only_the_provincial_office_closes_an_exam(as_role, live_exam, db_session):
+    exam, _, _ = live_exam
+    league_admin, _ = as_role("league_admin")
+    token = csrf_token(league_admin, "/home")
+    assert league_admin.post(f"/ops/monitor/{exam.id}/close", data={"csrf_token": token, "reason": "x"}).status_code == 403
+    admin, _ = as_role("admin")
+    page = admin.get(f"/ops/monitor/{exam.id}").get_data(as_text=True)
+    assert f"/ops/monitor/{exam.id}/close" in page
+    response = admin.post(f"/ops/monitor/{exam.id}/close", data={
+        "csrf_token": csrf_token(admin, f"/ops/monitor/{exam.id}"), "reason": "全区考试结束"})
+    assert response.status_code == 302
+    db_session.refresh(exam)
+    assert "考试已结束" in admin.get(f"/ops/monitor/{exam.id}").get_data(as_text=True)

@@ -92,7 +92,7 @@ def test_a_student_sees_their_result_only_after_publication(app, db_session, exa
     assert "总分" not in text and ">85<" not in text and "排名" not in text  # no score before publication (drill 19)
     selection_service.fix(db_session, exam, selection_service.parse_rules({"cutoff": 80, "quota": 2}),
                           user_id=None, now=now, actor=ACTOR)
-    publication.publish(db_session, exam, user_id=None, now=utcnow(), actor=ACTOR)  # the review window is open
+    publication.publish(db_session, rf.closed(exam, utcnow()), user_id=None, now=utcnow(), actor=ACTOR)  # the review window is open
     after = client.get(f"/results/my/{exam.id}")
     text = after.data.decode()
     assert after.status_code == 200
@@ -108,7 +108,7 @@ def test_a_student_sees_their_result_only_after_publication(app, db_session, exa
 
 def test_another_students_result_is_a_404_and_leaves_a_trace(app, db_session, make, exam_with_leagues, now):
     exam, _created = exam_with_leagues
-    publication.publish(db_session, exam, user_id=None, now=now, actor=ACTOR)
+    publication.publish(db_session, rf.closed(exam, now), user_id=None, now=now, actor=ACTOR)
     outsider = make.student(league_code="150100")
     client = app.test_client()
     login(client, outsider.exam_number)
@@ -125,9 +125,9 @@ def test_public_list_only_when_enabled_and_masked(app, db_session, exam_with_lea
     exam, created = exam_with_leagues
     client = app.test_client()
     assert client.get(f"/results/public/{exam.id}").status_code == 404
-    publication.publish(db_session, exam, user_id=None, now=now, actor=ACTOR)
+    publication.publish(db_session, rf.closed(exam, now), user_id=None, now=now, actor=ACTOR)
     assert client.get(f"/results/public/{exam.id}").status_code == 404
-    publication.publish(db_session, exam, user_id=None, now=now, actor=ACTOR, public_list=True)
+    publication.publish(db_session, rf.closed(exam, now), user_id=None, now=now, actor=ACTOR, public_list=True)
     page = client.get(f"/results/public/{exam.id}")
     text = page.data.decode()
     assert page.status_code == 200 and "张*彤" in text and "乌***格" in text
@@ -238,7 +238,7 @@ def test_every_results_page_renders_for_an_admin(db_session, as_role, exam_with_
     exam, _ = exam_with_leagues
     selection_service.fix(db_session, exam, selection_service.parse_rules({"cutoff": 0, "quota": 2}),
                           user_id=None, now=now, actor=ACTOR)
-    publication.publish(db_session, exam, user_id=None, now=now, actor=ACTOR, public_list=True)
+    publication.publish(db_session, rf.closed(exam, now), user_id=None, now=now, actor=ACTOR, public_list=True)
     client, _ = as_role("admin")
     for path in ("/results/", f"/results/exams/{exam.id}", f"/results/exams/{exam.id}/selection",
                  f"/results/exams/{exam.id}/regrade", f"/results/exams/{exam.id}/voiding",
