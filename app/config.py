@@ -58,6 +58,8 @@ class Config:
     MAX_CONTENT_LENGTH = 60 * 1024 * 1024
     PREFERRED_URL_SCHEME = "https"
     JOBS_POLL_SECONDS = 1.0
+    # Files of background exports (personal data) are deleted after this many hours (app/services/export_files.py).
+    EXPORT_FILE_HOURS = 24
     SITE_NAME_ZH = "英才计划学科潜质在线测试"
     SITE_NAME_EN = "Yingcai Program Online Subject Test"
     ORGANISATION_ZH = "内蒙古自治区科学技术协会"

@@ -89,3 +89,20 @@ def test_exams_close_ends_the_window_with_a_reason(runner, db_session):
     assert f"{exam.id}\tclosed" in result.output
     again = runner.invoke(args=["exams", "close", str(exam.id), "--reason", "again"])
     assert again.exit_code != 0 and "already closed" in again.output
+
+
+def test_jobs_prune_exports_deletes_only_old_files(runner, app, tmp_path, monkeypatch):
+    import os
+    import time
+
+    monkeypatch.setattr(app, "instance_path", str(tmp_path))
+    folder = tmp_path / "exports"
+    (folder / "keep").mkdir(parents=True)
+    old, new = folder / "old.xlsx", folder / "new.csv"
+    old.write_bytes(b"x")
+    new.write_bytes(b"y")
+    day_ago = time.time() - 25 * 3600
+    os.utime(old, (day_ago, day_ago))
+    result = runner.invoke(args=["jobs", "prune-exports"])
+    assert result.exit_code == 0 and "1 file(s) deleted" in result.output
+    assert not old.exists() and new.exists() and (folder / "keep").is_dir()

@@ -38,7 +38,7 @@ from app.results.context import (
     staff_actor,
 )
 from app.results.forms import ActionForm, PublishForm, SettingsForm
-from app.services import audit, exports, jobs, publication, rankings, selection_service
+from app.services import audit, export_files, exports, jobs, publication, rankings, selection_service
 from app.services.dashboards import league_scope
 from app.services.rankings import ResultsError
 
@@ -208,7 +208,7 @@ def export(exam_id: int, fmt: str):
     if fmt == "xlsx" and ctx.row_count > exports.INLINE_XLSX_ROWS:
         job = jobs.enqueue(db.session, "results.export",
                            {"exam_id": exam.id, "format": fmt, "league": league,
-                            "directory": os.path.join(current_app.instance_path, "exports"),
+                            "directory": export_files.directory(current_app.instance_path),
                             "timezone": current_app.config["TIMEZONE"]}, now=utcnow(), created_by_id=current_user.id)
         db.session.commit()
         return redirect(url_for("results.export_job", job_id=job.id))
@@ -237,7 +237,18 @@ def _export_job(job_id: int) -> Job:
 @roles(*ADMINS)
 def export_job(job_id: int):
     """A large export being written in the background; the download once it is done."""
-    return render_template("results/export_job.html", job=_export_job(job_id))
+    job = _export_job(job_id)
+    return render_template("results/export_job.html", job=job, file_exists=_export_path(job) is not None,
+                           keep_hours=int(current_app.config["EXPORT_FILE_HOURS"]))
+
+
+def _export_path(job: Job) -> str | None:
+    """The finished job's file, if it is still there (inside the exports folder only)."""
+    directory = os.path.realpath(export_files.directory(current_app.instance_path))
+    path = os.path.realpath((job.result or {}).get("path") or "")
+    if job.state != "done" or not path.startswith(directory + os.sep) or not os.path.exists(path):
+        return None
+    return path
 
 
 @bp.route("/exports/<int:job_id>/file")
@@ -245,9 +256,8 @@ def export_job(job_id: int):
 def export_job_file(job_id: int):
     """Download the file a finished export job wrote."""
     job = _export_job(job_id)
-    directory = os.path.realpath(os.path.join(current_app.instance_path, "exports"))
-    path = os.path.realpath((job.result or {}).get("path") or "")
-    if job.state != "done" or not path.startswith(directory + os.sep) or not os.path.exists(path):
+    path = _export_path(job)
+    if path is None:
         abort(404)
     response = send_file(path, as_attachment=True, download_name=job.result["name"])
     response.headers["Cache-Control"] = "no-store"

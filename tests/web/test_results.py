@@ -275,6 +275,16 @@ def test_a_large_xlsx_export_runs_as_a_job_for_its_requester(app, db_session, as
     assert book.sheetnames == ["总排名-包头市", "包头市"]
     other, _ = as_role("league_admin", league_code="150100")
     assert other.get(f"/results/exports/{job.id}/file").status_code == 404
+    # The file holds personal data: after EXPORT_FILE_HOURS the worker's prune deletes it, and the page says so.
+    from datetime import timedelta
+
+    from app.services import export_files
+
+    folder = export_files.directory(str(tmp_path))
+    assert export_files.prune(folder, now=utcnow(), keep=timedelta(hours=24)) == 0
+    assert export_files.prune(folder, now=utcnow() + timedelta(hours=25), keep=timedelta(hours=24)) == 1
+    assert client.get(f"/results/exports/{job.id}/file").status_code == 404
+    assert "已在 24 小时后删除".encode() in client.get(f"/results/exports/{job.id}").data
 
 
 def test_a_large_regrade_runs_its_dry_run_and_apply_as_jobs(app, db_session, as_role, make, now, monkeypatch):
