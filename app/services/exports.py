@@ -1,7 +1,8 @@
 """Ranking exports: XLSX (an overall sheet and one per league) and CSV (UTF-8 with BOM), streamed.
 
-Both read the stored ranking run (never re-sort) and stream: CSV is produced row by row, XLSX is
-written with xlsxwriter's constant_memory mode to a temporary file, one row at a time. Every
+Both read the stored ranking run (never re-sort) with one streamed Core query: CSV is produced row by
+row, XLSX is written by app/services/xlsx_stream.py (each row rendered once, sheets buffered in
+temporary files, zipped at the end), so memory stays flat for 100,000 rows. Every
 text cell goes through ``neutralise`` in CSV (a cell starting with = + - @ tab or CR is prefixed
 with an apostrophe, so a spreadsheet shows it as text and never runs it) and is written as a
 string cell in XLSX (never a formula, the visible value unchanged). Exam numbers are text.
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 import secrets
 from collections.abc import Iterator
@@ -19,13 +21,12 @@ from datetime import datetime
 from typing import Any, BinaryIO
 from zoneinfo import ZoneInfo
 
-import xlsxwriter
-from sqlalchemy import and_, func, select
+from sqlalchemy import Text, and_, cast, func, null, select, text
 from sqlalchemy.orm import Session
 
 from app.domain.ranking import RANK_STYLE_LABEL
 from app.models import Exam, League, RankingRow, School, SelectionDecision, StudentProfile, Subject
-from app.services import publication, rankings, selection_service
+from app.services import publication, rankings, selection_service, xlsx_stream
 from app.services.jobs import Progress, handler
 from app.services.rankings import ResultsError
 
@@ -145,38 +146,78 @@ def columns(ctx: ExportContext) -> list[str]:
 TEXT_COLUMNS = {"是否并列", "准考证号", "姓名", "学校", "盟市", "作答状态", "入围状态", "入围依据"}
 
 
-def rows(session: Session, ctx: ExportContext) -> Iterator[tuple[str | None, list[Any]]]:
-    """(league code, cells) for every stored row in rank order, read in batches."""
-    rankings.allow_long_statements(session)  # a streamed read of a national exam outlasts the request timeout
-    query = (select(RankingRow.rank, RankingRow.tied, RankingRow.league_rank, RankingRow.school_rank,
-                    RankingRow.exam_number, RankingRow.league_code, RankingRow.total, RankingRow.sections,
-                    RankingRow.time_used_seconds, RankingRow.percentile, RankingRow.status, StudentProfile.name,
-                    School.name.label("school"), SelectionDecision.status.label("selection"), SelectionDecision.step,
+def _query(ctx: ExportContext):
+    # Sections as their stored JSON text: decoded in rows() with one json.loads, cheaper than the
+    # driver's and SQLAlchemy's JSON processing of every row.
+    if ctx.rule_id is None:  # no selection fixed on this run: nothing to join
+        decision = (null().label("selection"), null().label("step"), null().label("reserve_position"))
+    else:
+        decision = (SelectionDecision.status.label("selection"), SelectionDecision.step,
                     SelectionDecision.reserve_position)
+    query = (select(RankingRow.rank, RankingRow.tied, RankingRow.league_rank, RankingRow.school_rank,
+                    RankingRow.exam_number, RankingRow.league_code, RankingRow.total,
+                    cast(RankingRow.sections, Text).label("sections"), RankingRow.time_used_seconds,
+                    RankingRow.percentile, RankingRow.status, StudentProfile.name, School.name.label("school"),
+                    *decision)
              .join(StudentProfile, StudentProfile.user_id == RankingRow.student_id)
              .outerjoin(School, School.id == RankingRow.school_id)
-             .outerjoin(SelectionDecision, and_(SelectionDecision.rule_id == ctx.rule_id,
-                                                SelectionDecision.attempt_id == RankingRow.attempt_id))
              .where(RankingRow.run_id == ctx.run_id).order_by(RankingRow.position))
+    if ctx.rule_id is not None:
+        query = query.outerjoin(SelectionDecision, and_(SelectionDecision.rule_id == ctx.rule_id,
+                                                        SelectionDecision.attempt_id == RankingRow.attempt_id))
     if ctx.league_code is not None:
         query = query.where(RankingRow.league_code == ctx.league_code)
+    return query
+
+
+def _stream(session: Session, query):
+    """Execute a query whose every row is read, streamed in batches (a server-side cursor on PostgreSQL)."""
+    rankings.allow_long_statements(session)  # a streamed read of a national exam outlasts the request timeout
+    if session.get_bind().dialect.name == "postgresql":
+        # PostgreSQL plans a cursor for its first 10% of rows by default (cursor_tuple_fraction), which
+        # picks an index lookup per row into students and schools; an export reads them all, and the
+        # hash joins and one sort are faster for that. For this transaction only.
+        session.execute(text("SET LOCAL cursor_tuple_fraction = 1.0"))
+    # On the session's connection: Core rows, without the ORM's result layer.
+    return session.connection().execute(query.execution_options(yield_per=5000))
+
+
+def rows(session: Session, ctx: ExportContext) -> Iterator[tuple[str | None, list[Any]]]:
+    """(league code, cells) for every stored row in rank order, streamed from one query.
+
+    One Core query (no ORM objects), read in batches (a server-side cursor on PostgreSQL); the
+    per-row work is only building the cells. Text that repeats (status, selection, league names)
+    comes from small lookup tables.
+    """
     names = ctx.section_names
-    for row in session.execute(query.execution_options(yield_per=2000)):
-        ranked = row.rank is not None
-        sections = row.sections or {}
-        selection_text = SELECTION_ZH.get(row.selection or "", "")
-        if row.selection == "reserve" and row.reserve_position:
-            selection_text = f"候补第 {row.reserve_position} 位"
-        yield row.league_code, [
-            row.rank, "并列" if row.tied else "", row.league_rank, row.school_rank, row.exam_number, row.name,
-            row.school or "", ctx.league_names.get(row.league_code or "", ""), row.total if ranked else None,
-            *((sections.get(n) if ranked else None) for n in names),
-            row.time_used_seconds if ranked else None, row.percentile, STATUS_ZH.get(row.status, row.status),
-            selection_text, STEP_ZH.get(row.step or "", ""),
+    no_sections = (None,) * len(names)
+    league_names = ctx.league_names
+    status_text = dict(STATUS_ZH)
+    decode = json.JSONDecoder().raw_decode  # the stored text is compact JSON; loads() would strip whitespace first
+    result = _stream(session, _query(ctx))
+    for (rank, tied, league_rank, school_rank, exam_number, league, total, sections, time_used, percentile, status,
+         name, school, selection, step, reserve_position) in result:
+        if rank is not None:
+            section_cells = tuple(map((decode(sections)[0] or {}).get, names)) if sections else no_sections
+        else:
+            total = time_used = None
+            section_cells = no_sections
+        if selection == "reserve" and reserve_position:
+            selection_text = f"候补第 {reserve_position} 位"
+        else:
+            selection_text = SELECTION_ZH.get(selection or "", "")
+        yield league, [
+            rank, "并列" if tied else "", league_rank, school_rank, exam_number, name, school or "",
+            league_names.get(league or "", ""), total, *section_cells, time_used, percentile,
+            status_text.get(status, status), selection_text, STEP_ZH.get(step or "", ""),
         ]
 
 
 # --- CSV ------------------------------------------------------------------------------------------
+
+
+def _csv_number(value: float) -> str:
+    return f"{value:.2f}".rstrip("0").rstrip(".") if value != int(value) else str(int(value))
 
 
 def _csv_cell(value: Any) -> Any:
@@ -185,19 +226,35 @@ def _csv_cell(value: Any) -> Any:
     if isinstance(value, str):
         return neutralise(value)
     if isinstance(value, float):
-        return f"{value:.2f}".rstrip("0").rstrip(".") if value != int(value) else str(int(value))
+        return _csv_number(value)
     return value
 
 
 def stream_csv(session: Session, ctx: ExportContext) -> Iterator[bytes]:
-    """The CSV, UTF-8 with a BOM (so Excel reads Chinese), yielded in chunks of rows."""
+    """The CSV, UTF-8 with a BOM (so Excel reads Chinese), yielded in chunks of rows.
+
+    Every text cell goes through ``neutralise``; numbers are formatted once per distinct value.
+    """
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     buffer.write("\ufeff")
     writer.writerow([neutralise(c) for c in columns(ctx)])
+    numbers: dict[float, str] = {}  # float -> its text (scores and percentiles repeat a lot)
+
+    def number(value: float) -> str:
+        text = numbers[value] = _csv_number(value)
+        return text
+
+    prefixes = FORMULA_PREFIXES
+    writerow = writer.writerow
     for count, (_, cells) in enumerate(rows(session, ctx), 1):
-        writer.writerow([_csv_cell(c) for c in cells])
-        if count % 1000 == 0:
+        # _csv_cell inlined (3 million cells): text neutralised, None empty, floats formatted once.
+        writerow([value if (kind := type(value)) is int
+                  else ("'" + value if value.startswith(prefixes) else value) if kind is str
+                  else "" if value is None
+                  else (numbers.get(value) or number(value)) if kind is float
+                  else _csv_cell(value) for value in cells])
+        if count % 2000 == 0:
             yield buffer.getvalue().encode("utf-8")
             buffer.seek(0)
             buffer.truncate()
@@ -220,60 +277,49 @@ def _sheet_name(text: str, used: set[str]) -> str:
     return name
 
 
-class _Sheet:
-    """One worksheet being written row by row (constant_memory needs rows in order)."""
-
-    def __init__(self, book: xlsxwriter.Workbook, name: str, ctx: ExportContext, formats: dict[str, Any],
-                 scope: str):
-        self.sheet = book.add_worksheet(name)
-        self.formats = formats
-        self.columns = columns(ctx)
-        self.row = 0
-        for label, value in header_block(ctx):
-            if label == "范围":
-                value = scope
-            self.sheet.write_string(self.row, 0, label, formats["label"])
-            self.sheet.write_string(self.row, 1, value, formats["text"])
-            self.row += 1
-        self.row += 1
-        for col, title in enumerate(self.columns):
-            self.sheet.write_string(self.row, col, title, formats["head"])
-            self.sheet.set_column(col, col, _WIDTHS.get(title, max(10, 2 * len(title) + 2)))
-        self.sheet.freeze_panes(self.row + 1, 0)
-        self.row += 1
-
-    def write(self, cells: list[Any]) -> None:
-        for col, value in enumerate(cells):
-            if value is None:
-                continue
-            if isinstance(value, str):
-                self.sheet.write_string(self.row, col, value, self.formats["text"])
-            elif isinstance(value, float):
-                self.sheet.write_number(self.row, col, value, self.formats["score"])
-            else:
-                self.sheet.write_number(self.row, col, value)
-        self.row += 1
+def _add_sheet(book: xlsx_stream.Workbook, name: str, ctx: ExportContext, scope: str) -> xlsx_stream.Sheet:
+    """A sheet with the header block (scope: this sheet's), a blank row and the frozen column header."""
+    titles = columns(ctx)
+    block = header_block(ctx)
+    sheet = book.add_sheet(name, widths=[_WIDTHS.get(t, max(10, 2 * len(t) + 2)) for t in titles],
+                           freeze_rows=len(block) + 2)
+    for label, value in block:
+        sheet.add_row([(label, xlsx_stream.LABEL), (scope if label == "范围" else value, xlsx_stream.TEXT)])
+    sheet.skip()
+    sheet.add_row([(title, xlsx_stream.HEAD) for title in titles])
+    return sheet
 
 
 def write_xlsx(session: Session, ctx: ExportContext, target: str | BinaryIO) -> None:
-    """Write the workbook: an overall sheet, then one sheet per league (only the scoped league for a league admin)."""
-    book = xlsxwriter.Workbook(target, {"constant_memory": True, "strings_to_formulas": False,
-                                        "strings_to_urls": False, "strings_to_numbers": False,
-                                        "in_memory": False})
-    formats = {"label": book.add_format({"bold": True}), "text": book.add_format({"num_format": "@"}),
-               "head": book.add_format({"bold": True, "bg_color": "#E8EEF7", "border": 1, "text_wrap": True}),
-               "score": book.add_format({"num_format": "0.00"})}
-    used: set[str] = set()
-    scope = ctx.scope_name
-    overall = _Sheet(book, _sheet_name("总排名" if ctx.league_code is None else f"总排名-{scope}", used), ctx,
-                     formats, scope)
-    league_codes = [ctx.league_code] if ctx.league_code else list(ctx.league_names)
-    sheets = {code: _Sheet(book, _sheet_name(ctx.league_names[code], used), ctx, formats, ctx.league_names[code])
-              for code in league_codes}
-    for league, cells in rows(session, ctx):
-        overall.write(cells)
-        if league in sheets:
-            sheets[league].write(cells)
+    """Write the workbook: an overall sheet, then one sheet per league (only the scoped league for a league admin).
+
+    One pass over the rows in rank order: each row is rendered once (text cells as strings, never
+    formulas; scores with two decimals) and appended to the overall sheet and to its league's sheet,
+    so every sheet's rows are in rank order. Memory stays flat: sheets are buffered in temporary
+    files and zipped at the end (app/services/xlsx_stream.py).
+    """
+    book = xlsx_stream.Workbook(target)
+    try:
+        used: set[str] = set()
+        scope = ctx.scope_name
+        overall = _add_sheet(book, _sheet_name("总排名" if ctx.league_code is None else f"总排名-{scope}", used), ctx,
+                             scope)
+        league_codes = [ctx.league_code] if ctx.league_code else list(ctx.league_names)
+        sheets = {code: _add_sheet(book, _sheet_name(ctx.league_names[code], used), ctx, ctx.league_names[code])
+                  for code in league_codes}
+        width = len(columns(ctx))
+        render = xlsx_stream.Renderer(width).render
+        add_overall = overall.add_rendered
+        for league, cells in rows(session, ctx):
+            rendered = render(cells)
+            add_overall(rendered, width)
+            sheet = sheets.get(league)
+            if sheet is not None:
+                sheet.add_rendered(rendered, width)
+    except BaseException:
+        for sheet in book.sheets:
+            sheet.discard()
+        raise
     book.close()
 
 
