@@ -6,16 +6,18 @@ read the ranks it returns and never re-sort.
 
 from __future__ import annotations
 
+import gc
 from collections import Counter
-from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
-from itertools import repeat
-from operator import attrgetter
+from itertools import accumulate, repeat
+from operator import attrgetter, eq, mul, not_, or_
 from typing import NamedTuple
 
 __all__ = [
-    "RANKED_STATUS", "RANK_STYLE_LABEL", "Entry", "RankedRow", "order_key", "parse_tie_breaks",
+    "RANKED_STATUS", "RANK_STYLE_LABEL", "Entry", "RankedRow", "gc_paused", "order_key", "parse_tie_breaks",
     "percentile", "rank",
 ]
 
@@ -150,20 +152,25 @@ def percentile(rank: int, count: int) -> float:
     return hundredths / 100
 
 
-def rank(entries: Iterable[Entry], tie_breaks: Sequence[str] = ()) -> list[RankedRow]:
-    """Rank finalized attempts overall, per league and per school.
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector for a block that builds hundreds of thousands of objects.
 
-    Order: total score descending, then the declared tie-break chain in order (see
-    parse_tie_breaks); with no tie-break (the default) equal totals tie. Scores are compared to
-    the cent. Rank style: standard competition ranking, 并列名次，后续名次顺延 — an attempt's rank
-    is 1 + the number of attempts strictly ahead of it, so ties share a rank and the next rank
-    skips (1, 2, 2, 4). This is *not* dense ranking (1, 1, 2), which Chinese spreadsheets call
-    中国式排名. League and school ranks apply the same rule within the league or school; an
-    attempt with no league (or school) has no rank there. Percentiles follow ``percentile``.
-    Only finalized attempts are ranked: voided, absent and unfinished ones come after all ranked
-    rows, in input order, with every rank None. Ranked rows come in rank order; tied rows keep
-    their input order.
+    Ranking a national exam allocates ~10 objects per attempt and frees none of them; every 700
+    allocations the collector would walk the young objects, and now and then all of them, for
+    nothing (a quarter of rank()'s time). Nothing here makes reference cycles; reference counting
+    still frees everything at once. Nested use is fine; the previous state is restored.
     """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _rank(entries: Iterable[Entry], tie_breaks: Sequence[str]) -> list[RankedRow]:
     functions = parse_tie_breaks(tie_breaks)
     entries = list(entries)
     candidates = [entry for entry in entries if entry.status == RANKED_STATUS]
@@ -173,11 +180,12 @@ def rank(entries: Iterable[Entry], tie_breaks: Sequence[str] = ()) -> list[Ranke
     keys = [unsorted_keys[i] for i in order]
     count = len(ranked)
 
-    overall = _competition_ranks(keys, [0] * count)  # everyone in one group
-    tied = [False] * count
-    for index in range(1, count):
-        if overall[index] == overall[index - 1]:
-            tied[index] = tied[index - 1] = True
+    # Overall, without a Python loop: a row whose key differs from the previous row's starts a new
+    # rank (its 1-based position); the others keep the running maximum, i.e. their group's first
+    # position. Tied: the key equals the previous or the next row's key.
+    same = list(map(eq, keys[1:], keys[:-1]))  # same[i]: rows i and i + 1 tie
+    overall = list(accumulate(map(mul, map(not_, [False, *same]), range(1, count + 1)), max))
+    tied = list(map(or_, [False, *same], [*same, False])) if count else []
     leagues = [entry.league_code for entry in ranked]
     schools = [entry.school_id for entry in ranked]
     league_sizes, school_sizes = Counter(leagues), Counter(schools)
@@ -193,6 +201,24 @@ def rank(entries: Iterable[Entry], tie_breaks: Sequence[str] = ()) -> list[Ranke
     rows.extend(RankedRow(entry, None, None, None, count, 0, 0, False)
                 for entry in entries if entry.status != RANKED_STATUS)
     return rows
+
+
+def rank(entries: Iterable[Entry], tie_breaks: Sequence[str] = ()) -> list[RankedRow]:
+    """Rank finalized attempts overall, per league and per school.
+
+    Order: total score descending, then the declared tie-break chain in order (see
+    parse_tie_breaks); with no tie-break (the default) equal totals tie. Scores are compared to
+    the cent. Rank style: standard competition ranking, 并列名次，后续名次顺延 — an attempt's rank
+    is 1 + the number of attempts strictly ahead of it, so ties share a rank and the next rank
+    skips (1, 2, 2, 4). This is *not* dense ranking (1, 1, 2), which Chinese spreadsheets call
+    中国式排名. League and school ranks apply the same rule within the league or school; an
+    attempt with no league (or school) has no rank there. Percentiles follow ``percentile``.
+    Only finalized attempts are ranked: voided, absent and unfinished ones come after all ranked
+    rows, in input order, with every rank None. Ranked rows come in rank order; tied rows keep
+    their input order.
+    """
+    with gc_paused():
+        return _rank(entries, tie_breaks)
 
 
 def _competition_ranks(keys: Sequence[tuple], groups: Sequence[Hashable | None]) -> list[int | None]:

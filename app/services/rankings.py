@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import islice
 from typing import Any
 
 from sqlalchemy import delete, func, select, text
@@ -86,6 +87,8 @@ class Inputs:
     section_names: list[str]
     pending_manual: int
     in_progress: int
+    # attempt id -> its section subtotals as stored JSON text (stored again verbatim with the ranks)
+    section_texts: dict[int, str] = field(default_factory=dict)
 
 
 def section_names(session: Session, exam: Exam) -> list[str]:
@@ -102,29 +105,45 @@ def load_inputs(session: Session, exam: Exam) -> Inputs:
     """
     allow_long_statements(session)
     # Only the parts of score_detail a ranking reads, extracted by the database: the per-question
-    # items are most of each document and would dominate the time on a national exam.
-    rows = session.execute(
-        select(Attempt.id, Attempt.state, Attempt.score_total, Attempt.score_detail["sections"],
+    # items are most of each document and would dominate the time on a national exam. The sections
+    # come as JSON text, decoded here once (and stored again as they are, see _store_rows).
+    rows = session.connection().execute(
+        select(Attempt.id, Attempt.state, Attempt.score_total, Attempt.score_detail["sections"].as_string(),
                Attempt.score_detail["time_used_seconds"].as_integer(), Attempt.wrong_count,
                Attempt.needs_manual, Attempt.student_id, StudentProfile.exam_number, StudentProfile.league_code,
                StudentProfile.school_id)
         .join(StudentProfile, StudentProfile.user_id == Attempt.student_id)
         .where(Attempt.exam_id == exam.id).order_by(StudentProfile.exam_number)).all()
-    entries, people = [], {}
+    entries, people, texts = [], {}, {}
     pending = in_progress = 0
-    for (attempt_id, state, total, sections, time_used, wrong, needs_manual, student_id, number, league,
-         school) in rows:
-        status = state
-        if state == "finalized" and total is None:
-            status = "in_progress"  # finalized but not scored yet: not ranked
-        if status == "in_progress":
-            in_progress += 1
-        if status == "finalized" and needs_manual:
-            pending += 1
-        entries.append(Entry(attempt_id, float(total or 0), league, school, sections or {}, int(wrong or 0),
-                             int(time_used or 0), status))
-        people[attempt_id] = (student_id, number)
-    return Inputs(entries, people, section_names(session, exam), pending, in_progress)
+    decode = _json_decoder
+    with ranking.gc_paused():  # 100,000 entries: the cyclic collector would rescan them again and again
+        for (attempt_id, state, total, sections_text, time_used, wrong, needs_manual, student_id, number, league,
+             school) in rows:
+            status = state
+            if state == "finalized" and total is None:
+                status = "in_progress"  # finalized but not scored yet: not ranked
+            if status == "in_progress":
+                in_progress += 1
+            if status == "finalized" and needs_manual:
+                pending += 1
+            sections = decode(sections_text) if sections_text else None
+            if sections_text and isinstance(sections, dict):
+                texts[attempt_id] = sections_text
+            entries.append(Entry(attempt_id, float(total or 0), league, school, sections or {}, int(wrong or 0),
+                                 int(time_used or 0), status))
+            people[attempt_id] = (student_id, number)
+    return Inputs(entries, people, section_names(session, exam), pending, in_progress, texts)
+
+
+def _json_decoder(text: str) -> Any:
+    try:
+        return _raw_decode(text)[0]  # one C call; the text is a JSON value as the database returns it
+    except ValueError:
+        return json.loads(text)
+
+
+_raw_decode = json.JSONDecoder().raw_decode
 
 
 def rank_inputs(exam: Exam, inputs: Inputs) -> list[RankedRow]:
@@ -133,21 +152,27 @@ def rank_inputs(exam: Exam, inputs: Inputs) -> list[RankedRow]:
 
 
 def compute(session: Session, exam: Exam, *, now: datetime, actor: audit.Actor) -> RankingRun:
-    """Rank every attempt of the exam and store the run; older runs nobody refers to are removed."""
-    changes = settings_for(session, exam.id).change_count
-    inputs = load_inputs(session, exam)
-    rows = rank_inputs(exam, inputs)
-    run = RankingRun(exam_id=exam.id, computed_at=now, change_count=changes, computed_by=actor.label[:64],
-                     exam_revision=exam.revision, tie_breaks=list(exam.tie_breaks or ()), section_names=inputs.section_names,
-                     row_count=len(rows), ranked_count=sum(1 for r in rows if r.rank is not None),
-                     pending_manual=inputs.pending_manual, in_progress=inputs.in_progress)
-    session.add(run)
-    session.flush()
-    _store_rows(session, run.id, rows, inputs.people)
-    _prune(session, exam.id, keep=run.id)
-    audit.record(session, actor=actor, action="ranking.compute", object_type="exam", object_id=exam.id, now=now,
-                 after={"run": run.id, "rows": run.row_count, "ranked": run.ranked_count,
-                        "pending_manual": run.pending_manual, "tie_breaks": run.tie_breaks})
+    """Rank every attempt of the exam and store the run; older runs nobody refers to are removed.
+
+    One transaction (the caller's): the new run's rows go in with one COPY (PostgreSQL) or one
+    executemany (SQLite) of plain tuples, the old run's rows go out with one DELETE.
+    """
+    with ranking.gc_paused():  # ~1 million objects alive: full collections would rescan them for nothing
+        changes = settings_for(session, exam.id).change_count
+        inputs = load_inputs(session, exam)
+        rows = rank_inputs(exam, inputs)
+        run = RankingRun(exam_id=exam.id, computed_at=now, change_count=changes, computed_by=actor.label[:64],
+                         exam_revision=exam.revision, tie_breaks=list(exam.tie_breaks or ()),
+                         section_names=inputs.section_names, row_count=len(rows),
+                         ranked_count=sum(1 for r in rows if r.rank is not None),
+                         pending_manual=inputs.pending_manual, in_progress=inputs.in_progress)
+        session.add(run)
+        session.flush()
+        _store_rows(session, run.id, rows, inputs.people, inputs.section_texts)
+        _prune(session, exam.id, keep=run.id)
+        audit.record(session, actor=actor, action="ranking.compute", object_type="exam", object_id=exam.id, now=now,
+                     after={"run": run.id, "rows": run.row_count, "ranked": run.ranked_count,
+                            "pending_manual": run.pending_manual, "tie_breaks": run.tie_breaks})
     return run
 
 
@@ -158,44 +183,67 @@ _ROW_COLUMNS = ("run_id", "attempt_id", "position", "student_id", "exam_number",
 
 def bulk_insert(session: Session, table: str, columns: tuple[str, ...], rows: Iterable[tuple], *,
                 json_columns: tuple[str, ...] = ()) -> None:
-    """Insert many rows straight through the driver's executemany, in batches.
+    """Insert many rows at once: COPY on PostgreSQL, the driver's executemany on SQLite.
 
     SQLAlchemy's per-row parameter processing costs more than the insert itself for the 100,000
     rows of a national exam, so rows come as plain tuples in ``columns`` order; JSON columns must
-    already be encoded text (PostgreSQL gets an explicit cast). Table and column names are ours,
-    never user input.
+    already be encoded text (``json_columns`` names them; COPY and SQLite read JSON text as it is).
+    Table and column names are ours, never user input.
     """
-    postgres = session.get_bind().dialect.name == "postgresql"
-    mark = "%s" if postgres else "?"
-    values = ", ".join(f"{mark}::json" if postgres and c in json_columns else mark for c in columns)
-    sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({values})"
     connection = session.connection()
-    batch: list[tuple] = []
-    for row in rows:
-        batch.append(row)
-        if len(batch) >= INSERT_BATCH:
+    if session.get_bind().dialect.name == "postgresql":
+        _copy(connection, table, columns, rows)
+        return
+    sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+    # A page cache that holds the table and its four indexes while 100,000 rows go in (SQLite's
+    # default of 2 MB spills pages mid-transaction); back to the connection's own size after.
+    cache_size = int(connection.exec_driver_sql("PRAGMA cache_size").scalar())
+    connection.exec_driver_sql(f"PRAGMA cache_size = {min(cache_size, -SQLITE_BULK_CACHE_KIB)}")
+    try:
+        rows = iter(rows)
+        while batch := list(islice(rows, INSERT_BATCH)):
             connection.exec_driver_sql(sql, batch)
-            batch = []
-    if batch:
-        connection.exec_driver_sql(sql, batch)
-    if postgres:
+    finally:
+        connection.exec_driver_sql(f"PRAGMA cache_size = {cache_size}")
+
+
+SQLITE_BULK_CACHE_KIB = 65536
+
+
+def _copy(connection, table: str, columns: tuple[str, ...], rows: Iterable[tuple]) -> None:
+    """PostgreSQL: the rows through one COPY … FROM STDIN (psycopg 3), then fresh statistics."""
+    cursor = connection.connection.driver_connection.cursor()
+    try:
+        with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+            write_row = copy.write_row
+            for row in rows:
+                write_row(row)
         # Fresh statistics at once: a query planned on an empty table's statistics (autovacuum has not
         # caught up yet) joins 100,000 rows by nested scans and takes minutes instead of seconds.
-        connection.exec_driver_sql(f"ANALYZE {table}")
+        cursor.execute(f"ANALYZE {table}")
+    finally:
+        cursor.close()
 
 
-def _store_rows(session: Session, run_id: int, rows: list[RankedRow], people: dict[int, tuple[int, str]]) -> None:
+def _store_rows(session: Session, run_id: int, rows: list[RankedRow], people: dict[int, tuple[int, str]],
+                section_texts: dict[int, str] | None = None) -> None:
     dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+    texts = section_texts or {}
+    percentile = ranking.percentile
 
     def tuples():
-        for position, row in enumerate(rows):
-            entry = row.entry
-            student_id, number = people[entry.attempt_id]
-            yield (run_id, entry.attempt_id, position, student_id, number, entry.league_code, entry.school_id,
-                   entry.status, entry.total if entry.status == "finalized" else None, dumps(dict(entry.sections)),
-                   entry.wrong_count, int(entry.time_used_seconds), row.rank, row.league_rank, row.school_rank,
-                   row.count, row.league_count, row.school_count, row.percentile, row.league_percentile,
-                   row.school_percentile, bool(row.tied))
+        for position, (entry, rank, league_rank, school_rank, count, league_count, school_count, tied,
+                       _key) in enumerate(rows):
+            attempt_id = entry.attempt_id
+            student_id, number = people[attempt_id]
+            status = entry.status
+            yield (run_id, attempt_id, position, student_id, number, entry.league_code, entry.school_id, status,
+                   entry.total if status == "finalized" else None,
+                   texts.get(attempt_id) or dumps(dict(entry.sections)), entry.wrong_count,
+                   int(entry.time_used_seconds), rank, league_rank, school_rank, count, league_count, school_count,
+                   None if rank is None else percentile(rank, count),
+                   None if league_rank is None else percentile(league_rank, league_count),
+                   None if school_rank is None else percentile(school_rank, school_count), bool(tied))
 
     bulk_insert(session, "ranking_rows", _ROW_COLUMNS, tuples(), json_columns=("sections",))
 
