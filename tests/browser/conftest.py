@@ -5,6 +5,7 @@ browser is a failure: the browser tests can never silently not run.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -23,16 +24,30 @@ def _require_or_skip(reason: str) -> None:
     pytest.skip(reason)
 
 
-def _free_port() -> int:
-    """A free loopback port below 32768 (the ephemeral range starts above it)."""
-    for port in range(18000, 32000, 7):
+def free_port(ports: range = range(18000, 32000, 7)) -> int:
+    """A free loopback port from ``ports`` (below 32768: the ephemeral range starts above it)."""
+    for port in ports:
         with socket.socket() as s:
             try:
                 s.bind(("127.0.0.1", port))
             except OSError:
                 continue
             return port
-    raise RuntimeError("no free port below 32768")
+    raise RuntimeError(f"no free port in {ports}")
+
+
+@contextlib.contextmanager
+def serve(app, port: int):
+    """Serve ``app`` from a thread on 127.0.0.1:``port``; yields the base URL, shuts down after."""
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", port, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.shutdown()
 
 
 @pytest.fixture(scope="session")
@@ -59,14 +74,8 @@ def live_app(tmp_path_factory):
 @pytest.fixture(scope="session")
 def live_server(live_app):
     """Serve the live app from a thread on a loopback port; yields its base URL."""
-    from werkzeug.serving import make_server
-
-    port = _free_port()
-    server = make_server("127.0.0.1", port, live_app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{port}"
-    server.shutdown()
+    with serve(live_app, free_port()) as base:
+        yield base
 
 
 @pytest.fixture(scope="session")

@@ -17,8 +17,6 @@ import csv
 import io
 import os
 import random
-import socket
-import threading
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -26,7 +24,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from tests.browser.conftest import ui_login
+from tests.browser.conftest import free_port, serve, ui_login
 from tests.browser.test_exam_page import wait_js
 
 pytestmark = pytest.mark.browser
@@ -42,16 +40,6 @@ SIMULATED_PHYSICS, SIMULATED_MATH = 60, 80
 SELECTION = {"cutoff": 30, "quota": 20, "reserve_count": 5, "min_150100": 3, "min_152900": 1}
 
 
-def _port() -> int:
-    """A free loopback port in 18700–18799 (this module's range)."""
-    for port in range(18700, 18800):
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port in 18700-18799")
 
 
 def _seed(app) -> dict[str, Any]:
@@ -190,7 +178,6 @@ def _question_with_math(session) -> int:
 def guide(tmp_path_factory):
     """The demo app on its own SQLite database, served on a port of 18700–18799; yields (base URL, ids)."""
     from flask_migrate import upgrade
-    from werkzeug.serving import make_server
 
     from app import create_app
     from tests.conftest import test_config
@@ -200,11 +187,8 @@ def guide(tmp_path_factory):
     with app.app_context():
         upgrade()
         ids = _seed(app)
-    server = make_server("127.0.0.1", _port(), app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}", ids
-    server.shutdown()
+    with serve(app, free_port(range(18700, 18800))) as base:  # this module's port range
+        yield base, ids
 
 
 @pytest.fixture(scope="module")
