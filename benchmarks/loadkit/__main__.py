@@ -351,7 +351,7 @@ def main(argv: list[str] | None = None) -> int:  # noqa: D103
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", choices=["setup", "exam", "autosave", "start", "login", "all", "quick", "drill"])
     parser.add_argument("drill", nargs="?", default="all", help="`drill`: 1, 2, 3, 4, 5, 14, 16, 17, a list, or all")
-    parser.add_argument("--quick", action="store_true", help="`drill`: a few seconds of load, 24 students (CI)")
+    parser.add_argument("--quick", action="store_true", help="`drill`: a few seconds of load, 16 students (CI)")
     parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--workdir", default=DEFAULT_WORKDIR)
     parser.add_argument("--students", type=int, default=None, help="students to seed / to simulate (2000)")

@@ -53,6 +53,8 @@ TITLES = {1: "worker killed", 2: "PostgreSQL restart", 3: "database paused / hal
 PG_PORTS = range(25400, 25500)
 REDIS_PORTS = range(26300, 26400)
 DRILL_PG_DB = os.environ.get("LOADKIT_DRILL_PG_DB", "yingcai_loadkit_drills")
+# docs/performance.md's autosave target; drill 17 reports against it (a correctness drill: not a failure).
+SAVE_P99_BUDGET_MS = 100
 
 
 def log(message: str) -> None:
@@ -343,12 +345,15 @@ async def run_load(target: tg.Target, bases: list[str], load: Load,
 
 
 def judge(out: Outcome, *, allowed: set, settle: float, max_seconds: float, node: Node,
-          need_fault_errors: bool = False) -> tuple[dict[str, Any], list[str]]:
+          need_fault_errors: bool = False, prep_allowed: set = frozenset()) -> tuple[dict[str, Any], list[str]]:
     """Figures of one drill and the reasons it failed (empty: passed)."""
     problems: list[str] = []
     in_window: Counter = Counter()
     outside: Counter = Counter()
     refused: Counter = Counter()
+    prep: Counter = Counter()
+    saves_in: list[float] = []
+    saves_out: list[float] = []
     html_errors = no_retry_after = 0
     slowest = 0.0
     first_ok_after: dict[str, float] = {}
@@ -356,12 +361,18 @@ def judge(out: Outcome, *, allowed: set, settle: float, max_seconds: float, node
         slowest = max(slowest, seconds)
         started = t - seconds
         if status == 200 or status == 302:
+            if kind == "save" and t >= out.t0:
+                overlaps = any(started <= w.end and t >= w.start for w in out.windows)
+                (saves_in if overlaps else saves_out).append(seconds * 1000)
             for w in out.windows:
                 if w.end and t >= w.end and w.name not in first_ok_after and kind == "save":
                     first_ok_after[w.name] = t - w.end
             continue
-        if t < out.t0:
-            outside[(kind, status)] += 1
+        if t < out.t0:  # students getting ready (log in, start, open the page)
+            if status in prep_allowed:
+                prep[(kind, status)] += 1
+            else:
+                outside[(kind, status)] += 1
             continue
         hit = any(started <= w.end + settle and t >= w.start for w in out.windows)
         if hit:
@@ -402,9 +413,10 @@ def judge(out: Outcome, *, allowed: set, settle: float, max_seconds: float, node
     figures = {"acknowledged": out.oracle["acknowledged"], "lost": out.oracle["lost"],
                "duplicates": out.oracle["duplicate_attempts"] + out.oracle["finalized_twice"],
                "errors_in_window": dict(in_window), "errors_outside": {f"{k} {s}": n for (k, s), n in outside.items()},
-               "html_errors": html_errors, "slowest_request_s": round(slowest, 2),
+               "prep_errors": {f"{k} {s}": n for (k, s), n in prep.items()}, "html_errors": html_errors, "slowest_request_s": round(slowest, 2),
                "recovered_after_s": {k: round(v, 2) for k, v in first_ok_after.items()},
                "save_latency_ms": latency_summary(saves), "unhandled_500_in_log": unhandled,
+               "save_ms_during_fault": latency_summary(saves_in), "save_ms_outside_fault": latency_summary(saves_out),
                "windows": [(w.name, round(w.start - out.t0, 1), round(w.end - w.start, 1)) for w in out.windows],
                "oracle": out.oracle}
     return figures, problems
@@ -460,7 +472,7 @@ class Bench:
         self.cleanups: list[Callable[[], None]] = []
         self.ports = iter(range(self.port, self.port + 40))
 
-    def students(self, full: int, quick: int = 24) -> int:
+    def students(self, full: int, quick: int = 16) -> int:
         return self.args.students if self.args.students_given else (quick if self.quick else full)
 
     def next_port(self) -> int:
@@ -578,7 +590,7 @@ def _first(fig: dict) -> str:
 
 def drill_1(bench: Bench) -> tuple[str, list[str], dict]:
     """kill -9 one gunicorn worker during the autosave burst."""
-    load = Load(bench.students(200), 6 if bench.quick else 40, 0.2 if bench.quick else 2.0)
+    load = Load(bench.students(200), 5 if bench.quick else 40, 0.2 if bench.quick else 2.0)
     node = bench.node("main", load.students)
     server = node.server
 
@@ -603,7 +615,7 @@ def drill_1(bench: Bench) -> tuple[str, list[str], dict]:
 
 def drill_2(bench: Bench) -> tuple[str, list[str], dict]:
     """Restart the (private) PostgreSQL cluster under load."""
-    load = Load(bench.students(150), 7 if bench.quick else 40, 0.2 if bench.quick else 1.0)
+    load = Load(bench.students(150), 6 if bench.quick else 40, 0.2 if bench.quick else 1.0)
     down = 2.0 if bench.quick else 5.0
     node = bench.node("private", load.students)
     pg = bench.pg()
@@ -628,7 +640,7 @@ def drill_2(bench: Bench) -> tuple[str, list[str], dict]:
 
 def drill_3(bench: Bench) -> tuple[str, list[str], dict]:
     """SIGSTOP PostgreSQL, then the fault proxy pausing and stalling the app's database connections."""
-    load = Load(bench.students(150), 12 if bench.quick else 50, 0.2 if bench.quick else 1.0)
+    load = Load(bench.students(150), 10 if bench.quick else 50, 0.2 if bench.quick else 1.0)
     stopped = 2.0 if bench.quick else 6.0
     paused = 2.0 if bench.quick else 8.0
     node = bench.node("private", load.students)
@@ -665,7 +677,7 @@ def drill_3(bench: Bench) -> tuple[str, list[str], dict]:
 
 def drill_4(bench: Bench) -> tuple[str, list[str], dict]:
     """Row locks held from another connection with a small pool: fast 503, recovery without restart."""
-    load = Load(bench.students(150), 8 if bench.quick else 40, 0.2 if bench.quick else 1.0)
+    load = Load(bench.students(150), 6 if bench.quick else 40, 0.2 if bench.quick else 1.0)
     pool_timeout = 1.0 if bench.quick else 5.0
     held = pool_timeout + (3.0 if bench.quick else 4.0)
     node = bench.node("pool", load.students)
@@ -691,8 +703,9 @@ def drill_4(bench: Bench) -> tuple[str, list[str], dict]:
     before = set(node.server.worker_pids())
     out = asyncio.run(run_load(target, [node.server.base], load, fault))
     after = set(node.server.worker_pids())
+    # A pool of 2 also turns the students' login burst (argon2 holds a connection) into a few 503s: retried.
     fig, problems = judge(out, allowed={503}, settle=1.0, max_seconds=max(held, pool_timeout) + 3, node=node,
-                          need_fault_errors=True)
+                          need_fault_errors=True, prep_allowed={503})
     if before != after:
         problems.append("workers were replaced (recovery needed a restart)")
     fast = [s for t, k, st, s, *_ in out.rec.timeline if st == 503]
@@ -705,7 +718,7 @@ def drill_4(bench: Bench) -> tuple[str, list[str], dict]:
 
 def drill_5(bench: Bench) -> tuple[str, list[str], dict]:
     """Stop the (private) Redis under load, and log students in while it is down."""
-    load = Load(bench.students(150), 7 if bench.quick else 40, 0.2 if bench.quick else 1.0,
+    load = Load(bench.students(150), 6 if bench.quick else 40, 0.2 if bench.quick else 1.0,
                 late_logins=2 if bench.quick else 20)
     down = 3.0 if bench.quick else 15.0
     node = bench.node("main", load.students + load.late_logins)
@@ -725,15 +738,16 @@ def drill_5(bench: Bench) -> tuple[str, list[str], dict]:
         problems.append(f"only {out.late_ok} of {load.late_logins} logins during the outage got through")
     line = (f"drill 5 (Redis down {down:g} s, {load.students} students): acknowledged saves {fig['acknowledged']:,}; "
             f"lost {fig['lost']}; errors {error_words(fig['errors_in_window'])}; {out.late_ok}/{load.late_logins} "
-            f"logins during the outage succeeded (memory fallback); save p99 {fig['save_latency_ms']['p99']:.0f} ms")
+            f"logins during the outage succeeded (memory fallback); save p99 {fig['save_ms_outside_fault']['p99']:.0f} ms "
+            f"outside the outage, {fig['save_ms_during_fault']['p99']:.0f} ms during it (while the late students log in)")
     return line, problems, fig
 
 
 def drill_14(bench: Bench) -> tuple[str, list[str], dict]:
     """The fault proxy between client and app: delay, stall, pause, drop (drop lasts through the submits)."""
     timeout = 4.0 if bench.quick else 15.0
-    load = Load(bench.students(150), 9 if bench.quick else 50, 0.2 if bench.quick else 1.0, client_timeout=timeout)
-    step = 1.2 if bench.quick else 8.0
+    load = Load(bench.students(150), 8 if bench.quick else 50, 0.2 if bench.quick else 1.0, client_timeout=timeout)
+    step = load.seconds * 0.12  # four faults of one step each, half a step apart, then the last drop from 0.82
     node = bench.node("main", load.students)
     proxy = FaultProxy(bench.next_port(), node.server.port).start()
     bench.cleanups.append(proxy.stop)
@@ -769,7 +783,7 @@ def drill_14(bench: Bench) -> tuple[str, list[str], dict]:
 
 def drill_16(bench: Bench) -> tuple[str, list[str], dict]:
     """SQLite with four gunicorn workers autosaving together: no "database is locked"."""
-    load = Load(bench.students(200), 6 if bench.quick else 40, 0.05 if bench.quick else 0.5)
+    load = Load(bench.students(200), 5 if bench.quick else 40, 0.05 if bench.quick else 0.5)
     node = bench.node("sqlite4", load.students)
     out = asyncio.run(run_load(node.target, [node.server.base], load))
     fig, problems = judge(out, allowed=set(), settle=0, max_seconds=10, node=node)
@@ -786,7 +800,7 @@ def drill_16(bench: Bench) -> tuple[str, list[str], dict]:
 
 def drill_17(bench: Bench) -> tuple[str, list[str], dict]:
     """An admin exports the ranking of a past exam (XLSX and CSV via the app) while students save."""
-    load = Load(bench.students(200), 8 if bench.quick else 60, 0.2 if bench.quick else 1.0)
+    load = Load(bench.students(200), 6 if bench.quick else 60, 0.2 if bench.quick else 1.0)
     rows = 2000 if bench.quick else 20000
     node = bench.node("main", load.students)
     target, server = node.target, node.server
@@ -841,7 +855,8 @@ def drill_17(bench: Bench) -> tuple[str, list[str], dict]:
             f"complete): acknowledged saves {fig['acknowledged']:,}; lost {fig['lost']}; errors "
             f"{sum(fig['errors_outside'].values())}; save p99 {fig['p99_without_export_ms']:.0f} ms before the "
             f"export, {fig['p99_during_export_ms']:.0f} ms during (p50 {fig['p50_without_export_ms']:.0f} → "
-            f"{fig['p50_during_export_ms']:.0f} ms)")
+            f"{fig['p50_during_export_ms']:.0f} ms; autosave budget p99 ≤ {SAVE_P99_BUDGET_MS} ms "
+            f"{'met' if fig['p99_during_export_ms'] <= SAVE_P99_BUDGET_MS else 'NOT met'})")
     return line, problems, fig
 
 
