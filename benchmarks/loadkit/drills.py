@@ -1042,6 +1042,8 @@ def main(args: argparse.Namespace) -> int:
         log(f"{len(wanted)} drill(s) in {time.perf_counter() - t_all:.0f} s; figures in {path}; logs in "
             f"{Path(args.workdir) / 'logs'}")
     if failed:
-        print(f"load drills FAILED: {', '.join(map(str, failed))}", flush=True)
+        print(f"load drills FAILED: {', '.join(map(str, failed))} (logs and figures in {args.workdir})", flush=True)
         return 1
+    if not args.workdir_given:  # a temporary directory of a passing run: nothing to look at
+        shutil.rmtree(args.workdir, ignore_errors=True)
     return 0
