@@ -205,7 +205,7 @@ def export(exam_id: int, fmt: str):
                  now=utcnow(), league_code=league, after={"format": fmt, "league": league, "run": ctx.run_id})
     db.session.commit()
     name = exports.file_name(exam.id, fmt, league)
-    if fmt == "xlsx" and ctx.row_count > exports.INLINE_XLSX_ROWS:
+    if ctx.row_count > exports.INLINE_ROWS:
         job = jobs.enqueue(db.session, "results.export",
                            {"exam_id": exam.id, "format": fmt, "league": league,
                             "directory": export_files.directory(current_app.instance_path),

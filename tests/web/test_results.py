@@ -257,7 +257,7 @@ def test_a_large_xlsx_export_runs_as_a_job_for_its_requester(app, db_session, as
 
     exam, _created = exam_with_leagues
     rankings.compute(db_session, exam, now=now, actor=ACTOR)
-    monkeypatch.setattr(exports, "INLINE_XLSX_ROWS", 1)
+    monkeypatch.setattr(exports, "INLINE_ROWS", 1)
     monkeypatch.setattr(app, "instance_path", str(tmp_path))
     client, _ = as_role("league_admin", league_code="150200")
     response = client.get(f"/results/exams/{exam.id}/export.xlsx")
