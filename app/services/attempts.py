@@ -93,16 +93,18 @@ def has_pledged(session: Session, exam_id: int, user_id: int) -> bool:
                                                        ExamConsent.student_id == user_id)) is not None
 
 
-def _pledge_and_extra_seconds(session: Session, exam: Exam, user: User) -> tuple[bool, int]:
-    """Whether the student pledged, and their accommodation minutes plus exam-wide grants (per-attempt
-    grants come later) — one query, as the start herd runs it for every student at once."""
-    pledged, granted = session.execute(select(
+def _start_facts(session: Session, exam: Exam, user: User) -> tuple[int | None, bool, int]:
+    """The student's existing attempt id, whether they pledged, and their accommodation minutes plus
+    exam-wide grants (per-attempt grants come later) — one query, as the start herd runs it for every
+    student at once."""
+    existing, pledged, granted = session.execute(select(
+        select(Attempt.id).where(Attempt.exam_id == exam.id, Attempt.student_id == user.id).scalar_subquery(),
         exists().where(ExamConsent.exam_id == exam.id, ExamConsent.student_id == user.id),
         select(func.coalesce(func.sum(TimeGrant.seconds), 0)).where(
             TimeGrant.exam_id == exam.id, TimeGrant.attempt_id.is_(None), TimeGrant.scope == "exam")
         .scalar_subquery())).one()
     profile = user.student
-    return bool(pledged), int((profile.extra_minutes if profile else 0) * 60 + (granted or 0))
+    return existing, bool(pledged), int((profile.extra_minutes if profile else 0) * 60 + (granted or 0))
 
 
 def _layout(exam: Exam, paper: papers.Paper, seed: str) -> list[list[int]]:
@@ -121,9 +123,9 @@ def start(session: Session, *, exam: Exam, user: User, now: datetime, client: Cl
 
     The deadline counts from the actual start: min(started_at + duration, closes_at) + extra time.
     """
-    existing = session.scalar(select(Attempt).where(Attempt.exam_id == exam.id, Attempt.student_id == user.id))
+    existing, pledged, extra = _start_facts(session, exam, user)
     if existing is not None:
-        return existing
+        return session.get(Attempt, existing)
     if user.role != "student" or not exam_is_open_for(exam, profile=user.student, now=now):
         raise AttemptError("not_eligible", 403, "您不在本场考试的考生名单中", "you are not registered for this exam")
     reason = timing.can_start(exam.opens_at, exam.latest_start_at, exam.closes_at, now)
@@ -135,7 +137,6 @@ def start(session: Session, *, exam: Exam, user: User, now: datetime, client: Cl
         raise AttemptError(reason, 409, zh, en)
     if exam.access_code and not secrets.compare_digest((access_code or "").strip(), exam.access_code):
         raise AttemptError("access_code", 403, "考试口令不正确，请向监考老师确认", "wrong access code; ask your proctor")
-    pledged, extra = _pledge_and_extra_seconds(session, exam, user)
     if not pledged:
         raise AttemptError("pledge_required", 409, "请先阅读并接受诚信承诺", "accept the honesty pledge first")
     paper = papers.load(session, exam)
