@@ -11,6 +11,7 @@ from app.auth import bp
 from app.auth.forms import LoginForm
 from app.authz import public, signed_in
 from app.clock import utcnow
+from app.database import reads_first
 from app.extensions import db, limiter
 from app.services import accounts
 
@@ -39,6 +40,7 @@ def _safe_next(target: str | None) -> str | None:
 
 
 @bp.route("/login", methods=["GET", "POST"])
+@reads_first
 @public
 @limiter.limit(_source_limit, methods=["POST"])
 @limiter.limit(_account_limit, key_func=_account_key, methods=["POST"],

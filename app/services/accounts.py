@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from app.models import ROLES, League, Subject, User
 from app.services import audit
 from app.services.passwords import burn_time, hash_password, verify_password
+from app.services.transactions import begin_writes
 
 
 class AccountError(ValueError):
@@ -30,7 +31,7 @@ class HashParams:
     memory_cost: int = 19456
     parallelism: int = 1
 
-    def as_tuple(self) -> tuple[int, int, int]:  # noqa: D102
+    def as_tuple(self) -> tuple[int, int, int]:
         return (self.time_cost, self.memory_cost, self.parallelism)
 
 
@@ -107,6 +108,9 @@ def authenticate(session: Session, login_name: str, password: str, *, now: datet
         return None
     if not verify_password(user.password_hash, password) or not user.is_active:
         return None
+    # SQLite: the login view reads first (app.database.reads_first), so the single write lock is not
+    # held through the ~20 ms password check of every login in a room; take it only for the writes.
+    begin_writes(session)
     user.session_token = new_session_token()
     user.last_login_at = now
     return user
