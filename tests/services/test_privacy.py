@@ -101,3 +101,29 @@ def test_student_downloads_own_data_without_unpublished_scores(app, make, db_ses
     assert data["profile"]["national_id"] == "110105********002X"
     assert data["attempts"][0]["score"] is None  # selection results not published yet
     assert db_session.scalar(select(AuditEntry).where(AuditEntry.action == "privacy.own_data_export"))
+
+
+def test_purge_after_publication_leaves_the_published_ranking_verifiable(db_session, make, now):
+    """Issue 12: purging a round anonymizes its students and `flask rankings verify` still passes."""
+    from app.models import StudentProfile
+    from app.services import publication, selection_service
+    from tests import results_fixtures as rf
+    from tests.results_fixtures import Spec, seeded_exam
+
+    exam, created = seeded_exam(db_session, now, make, [
+        Spec(90, league="150100", name="张三"), Spec(85, league="150200", name="李四"), Spec(70, league="150200")])
+    from app.services.exam_authoring import ensure_round
+
+    exam.round = ensure_round(db_session, "2026 清除测试轮次", now=now)
+    db_session.flush()
+    selection_service.fix(db_session, exam, selection_service.parse_rules({"cutoff": 80, "quota": 2}),
+                          user_id=None, now=now, actor=A)
+    publication.publish(db_session, rf.closed(exam, now), user_id=None, now=now, actor=A)
+    assert publication.verify(db_session, exam).ok
+    purged = privacy.purge_round(db_session, exam.round, actor=A, now=now, force=True)
+    assert purged == 3
+    names = {db_session.get(StudentProfile, a.student_id).name for a in created}
+    assert names == {privacy.ANONYMIZED_NAME}
+    report = publication.verify(db_session, exam)
+    assert report.ok, report.differences
+    assert privacy.purge_round(db_session, exam.round, actor=A, now=now, force=True) == 0  # idempotent
