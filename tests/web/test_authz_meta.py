@@ -61,6 +61,30 @@ def test_role_route_matrix(app, as_role, role):
         assert checked > 3
 
 
+@pytest.mark.parametrize("role", [None, "student", "proctor", "teacher", "league_admin", "admin"])
+def test_role_route_matrix_for_writes(app, as_role, role):
+    """For every POST route: a role outside the rule gets 403 (JSON 401 or a redirect when anonymous),
+    with a valid CSRF token, so it is the authorization that refuses and nothing is written."""
+    from tests.conftest import csrf_token
+
+    client = app.test_client() if role is None else as_role(role)[0]
+    token = csrf_token(client, "/login" if role is None else "/home")
+    checked = 0
+    with app.test_request_context():
+        rules = [(r, rule_for(r.endpoint)) for r in _routes(app) if "POST" in r.methods]
+    for rule, declared in rules:
+        if _allowed(declared, role):
+            continue
+        response = client.post(_sample_url(rule), data={"csrf_token": token}, headers={"X-CSRFToken": token})
+        checked += 1
+        if role is None:
+            assert response.status_code in (302, 401), (rule.rule, response.status_code)
+        else:
+            assert response.status_code == 403, (rule.rule, role, response.status_code)
+    if role in (None, "student", "teacher"):
+        assert checked > 10
+
+
 def test_student_gets_403_on_every_staff_page(app, as_role):
     client, _ = as_role("student")
     for path in ("/admin/", "/admin/users", "/admin/audit", "/jobs/"):
