@@ -1,7 +1,7 @@
 """The one place the application reads the wall clock; services take ``now`` as an argument."""
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 
 def utcnow() -> datetime:
     """The current time, timezone-aware UTC."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)

@@ -4,11 +4,13 @@ from __future__ import annotations
 from flask import Flask, jsonify, render_template
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
-from sqlalchemy.exc import OperationalError, TimeoutError as PoolTimeout
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
 from app.auth.session import wants_json
 from app.extensions import db
+
 
 def N_(text: str) -> str:
     """Mark a string for extraction; it is translated where it is shown."""

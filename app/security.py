@@ -78,17 +78,17 @@ def _same_origin():
     costs nothing for same-site pages (browsers send their own origin) and for scripts (no Origin).
     """
     if request.method in ("GET", "HEAD", "OPTIONS"):
-        return None
+        return
     origin = request.headers.get("Origin")
     if not origin:
-        return None
+        return
     from urllib.parse import urlsplit
 
     if urlsplit(origin).netloc != request.host:
         from flask import abort
 
         abort(403)
-    return None
+    return
 
 
 def _headers(response: Response) -> Response:

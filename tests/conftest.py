@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import os
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from cryptography.fernet import Fernet
+from flask_sqlalchemy.session import _app_ctx_id
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import scoped_session, sessionmaker
-from flask_sqlalchemy.session import _app_ctx_id
 
 from app import create_app
 from app.extensions import db, limiter
@@ -161,7 +161,7 @@ def runner(app, db_session):
 @pytest.fixture
 def now() -> datetime:
     """A fixed 'now' for services."""
-    return datetime(2026, 6, 14, 6, 0, tzinfo=timezone.utc)
+    return datetime(2026, 6, 14, 6, 0, tzinfo=UTC)
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import itertools
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -14,7 +14,7 @@ from app.services.audit import Actor
 PASSWORD = "correct-horse-42"
 CHEAP = accounts.HashParams(1, 1024, 1)
 _seq = itertools.count(1)
-NOW = datetime(2026, 6, 14, 6, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 6, 14, 6, 0, tzinfo=UTC)
 ACTOR = Actor(None, "test")
 
 

@@ -102,6 +102,5 @@ def attempt_of(db_session: Session, exam: Exam, user: User) -> Attempt:
 
 def closed(exam: Exam, now: datetime) -> Exam:
     """The exam with its window closed at ``now`` (results are published only after it closes)."""
-    if exam.closes_at > now:
-        exam.closes_at = now
+    exam.closes_at = min(exam.closes_at, now)
     return exam

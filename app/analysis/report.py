@@ -20,7 +20,6 @@ from app.services import charts
 from app.services.analysis import ExamAnalysis
 
 
-
 def _sheet(title: str) -> str:
     """A worksheet name Excel accepts in any language (no []:*?/\\, at most 31 characters)."""
     return "".join("-" if ch in "[]:*?/\\" else ch for ch in title)[:31] or "Sheet"

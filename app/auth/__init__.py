@@ -3,4 +3,4 @@ from flask import Blueprint
 
 bp = Blueprint("auth", __name__)
 
-from app.auth import routes  # noqa: E402,F401  (routes attach to bp)
+from app.auth import routes  # noqa: F401  (routes attach to bp)

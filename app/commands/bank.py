@@ -1,7 +1,6 @@
 """``flask bank``: import, export and list question banks."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import click

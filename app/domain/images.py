@@ -32,29 +32,12 @@ SVG_NS = "http://www.w3.org/2000/svg"
 _XLINK_NS = "http://www.w3.org/1999/xlink"
 _XML_NS = "http://www.w3.org/XML/1998/namespace"
 
-_SVG_ELEMENTS = frozenset("""
-svg g defs symbol use switch title desc path rect circle ellipse line polyline polygon text tspan
-textPath linearGradient radialGradient stop clipPath mask pattern marker image style filter
-feGaussianBlur feOffset feBlend feColorMatrix feComposite feFlood feMerge feMergeNode feMorphology
-feDropShadow
-""".split())
-_SVG_ATTRIBUTES = frozenset("""
-id class style x y x1 y1 x2 y2 cx cy r rx ry fx fy fr width height d points transform viewBox
-preserveAspectRatio version fill fill-opacity fill-rule stroke stroke-width stroke-opacity
-stroke-linecap stroke-linejoin stroke-dasharray stroke-dashoffset stroke-miterlimit opacity color
-font-family font-size font-weight font-style font-variant text-anchor dominant-baseline
-alignment-baseline baseline-shift letter-spacing word-spacing text-decoration writing-mode dx dy
-rotate textLength lengthAdjust startOffset offset stop-color stop-opacity gradientUnits
-gradientTransform spreadMethod clip-path clip-rule clipPathUnits mask maskUnits maskContentUnits
-patternUnits patternContentUnits patternTransform marker-start marker-mid marker-end markerWidth
-markerHeight markerUnits refX refY orient visibility display overflow vector-effect shape-rendering
-text-rendering image-rendering paint-order filter filterUnits primitiveUnits in in2 result
-stdDeviation mode values type operator k1 k2 k3 k4 flood-color flood-opacity radius
-""".split())
+_SVG_ELEMENTS = frozenset(["svg", "g", "defs", "symbol", "use", "switch", "title", "desc", "path", "rect", "circle", "ellipse", "line", "polyline", "polygon", "text", "tspan", "textPath", "linearGradient", "radialGradient", "stop", "clipPath", "mask", "pattern", "marker", "image", "style", "filter", "feGaussianBlur", "feOffset", "feBlend", "feColorMatrix", "feComposite", "feFlood", "feMerge", "feMergeNode", "feMorphology", "feDropShadow"])
+_SVG_ATTRIBUTES = frozenset(["id", "class", "style", "x", "y", "x1", "y1", "x2", "y2", "cx", "cy", "r", "rx", "ry", "fx", "fy", "fr", "width", "height", "d", "points", "transform", "viewBox", "preserveAspectRatio", "version", "fill", "fill-opacity", "fill-rule", "stroke", "stroke-width", "stroke-opacity", "stroke-linecap", "stroke-linejoin", "stroke-dasharray", "stroke-dashoffset", "stroke-miterlimit", "opacity", "color", "font-family", "font-size", "font-weight", "font-style", "font-variant", "text-anchor", "dominant-baseline", "alignment-baseline", "baseline-shift", "letter-spacing", "word-spacing", "text-decoration", "writing-mode", "dx", "dy", "rotate", "textLength", "lengthAdjust", "startOffset", "offset", "stop-color", "stop-opacity", "gradientUnits", "gradientTransform", "spreadMethod", "clip-path", "clip-rule", "clipPathUnits", "mask", "maskUnits", "maskContentUnits", "patternUnits", "patternContentUnits", "patternTransform", "marker-start", "marker-mid", "marker-end", "markerWidth", "markerHeight", "markerUnits", "refX", "refY", "orient", "visibility", "display", "overflow", "vector-effect", "shape-rendering", "text-rendering", "image-rendering", "paint-order", "filter", "filterUnits", "primitiveUnits", "in", "in2", "result", "stdDeviation", "mode", "values", "type", "operator", "k1", "k2", "k3", "k4", "flood-color", "flood-opacity", "radius"])
 # url(...) may only point inside the document; a raster data: URL is the one allowed href.
-_EXTERNAL_URL = re.compile(r"url\s*\(\s*['\"]?\s*(?!#)", re.I)
-_CSS_DANGER = re.compile(r"@import|expression\s*\(|javascript:|behavior\s*:|-moz-binding|\\|</", re.I)
-_RASTER_DATA_URL = re.compile(r"data:image/(?:png|jpeg|gif|webp);base64,[A-Za-z0-9+/=\s]*", re.I)
+_EXTERNAL_URL = re.compile(r"url\s*\(\s*['\"]?\s*(?!#)", re.IGNORECASE)
+_CSS_DANGER = re.compile(r"@import|expression\s*\(|javascript:|behavior\s*:|-moz-binding|\\|</", re.IGNORECASE)
+_RASTER_DATA_URL = re.compile(r"data:image/(?:png|jpeg|gif|webp);base64,[A-Za-z0-9+/=\s]*", re.IGNORECASE)
 
 
 def _issue(name: str, code: str, zh: str, en: str) -> Issue:

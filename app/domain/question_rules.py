@@ -64,15 +64,15 @@ _MD_IMAGE = re.compile(r"!\[[^\]\n]*+\]\(\s*+<?([^\s)>]*+)>?[^)\n]*+\)")  # poss
 _IMAGE_PATH = re.compile(r"images/[^\s\\?#:\x00-\x1f\x7f]+")  # as app/domain/richtext.py accepts
 # "HTML with script": script-capable elements, on…= event attributes inside a tag, script URLs
 # (looked for after decoding entities and removing whitespace, as browsers do in URLs).
-_UNSAFE_TAG = re.compile(r"<\s*/?\s*(?:script|iframe|frame|object|embed|applet)\b", re.I)
+_UNSAFE_TAG = re.compile(r"<\s*/?\s*(?:script|iframe|frame|object|embed|applet)\b", re.IGNORECASE)
 # A tag, then attributes as HTML writes them (name, name=value, name="value"), then on…=. "/" is
 # never part of a name or unquoted value, so the pattern cannot backtrack exponentially.
 _EVENT_ATTR = re.compile(
     r"""<[a-z][a-z0-9-]*"""
     r"""(?:[\s/]+[^\s/<>="']+(?:\s*=\s*(?:"[^"]*"|'[^']*'|[^\s"'<>/]*))?)*?"""
     r"""[\s/]+on[a-z]+\s*=""",
-    re.I)
-_SCRIPT_URL = re.compile(r"(?:java|vb)script:|data:text/html", re.I)
+    re.IGNORECASE)
+_SCRIPT_URL = re.compile(r"(?:java|vb)script:|data:text/html", re.IGNORECASE)
 CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 

@@ -66,7 +66,7 @@ _NUMBER = re.compile(r"[1-9][0-9]{0,3}")
 
 def no_images(path: str) -> None:
     """An ``image_url`` for texts without a bank: every image shows the missing-image placeholder."""
-    return None
+    return
 
 
 def default_blank(number: int) -> str:

@@ -3,4 +3,4 @@ from flask import Blueprint
 
 bp = Blueprint("exam", __name__)
 
-from app.exam import routes  # noqa: E402,F401
+from app.exam import routes  # noqa: F401

@@ -3,4 +3,4 @@ from flask import Blueprint
 
 bp = Blueprint("exams", __name__)
 
-from app.exams import routes  # noqa: E402,F401
+from app.exams import routes  # noqa: F401

@@ -6,7 +6,7 @@ UTC; sections are edited as YAML in the documented shape. Every problem, from th
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone, tzinfo
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 import yaml
@@ -67,7 +67,7 @@ def to_utc(value: datetime | None, zone: tzinfo) -> datetime | None:
     """A local time typed in the display zone as aware UTC."""
     if value is None:
         return None
-    return value.replace(tzinfo=zone).astimezone(timezone.utc)
+    return value.replace(tzinfo=zone).astimezone(UTC)
 
 
 def to_local(value: datetime | None, zone: tzinfo) -> datetime | None:

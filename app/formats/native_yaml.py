@@ -297,7 +297,7 @@ def _readable_blank(blank: dict) -> dict:
 
 
 _HEADER = "# 英才计划题库（原生 YAML 格式，说明见 docs/question-format.md）\n"
-_QUESTION_START = re.compile(r"^(  - key: )", re.M)
+_QUESTION_START = re.compile(r"^(  - key: )", re.MULTILINE)
 
 
 def _dump_file(document: dict) -> bytes:

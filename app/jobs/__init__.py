@@ -3,4 +3,4 @@ from flask import Blueprint
 
 bp = Blueprint("jobs", __name__)
 
-from app.jobs import routes  # noqa: E402,F401
+from app.jobs import routes  # noqa: F401

@@ -50,11 +50,11 @@ class User(Base):
 
     # Flask-Login protocol
     @property
-    def is_authenticated(self) -> bool:  # noqa: D102
+    def is_authenticated(self) -> bool:
         return True
 
     @property
-    def is_anonymous(self) -> bool:  # noqa: D102
+    def is_anonymous(self) -> bool:
         return False
 
     def get_id(self) -> str:

@@ -37,7 +37,7 @@ class ImportReport:
     format: str = ""
 
     @property
-    def ok(self) -> bool:  # noqa: D102
+    def ok(self) -> bool:
         return not self.issues
 
     def counts(self) -> dict[str, int]:

@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.models import League, School, StudentProfile, Subject, User
+from app.models import League, School, StudentProfile, User
 
 
 @dataclass
@@ -29,7 +28,7 @@ class AdminSummary:
     staff_by_role: dict[str, int] = field(default_factory=dict)
 
     @property
-    def total_students(self) -> int:  # noqa: D102
+    def total_students(self) -> int:
         return sum(r.students for r in self.leagues)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -50,7 +50,7 @@ def _time(value: Any, where: str, issues: list[Issue]) -> datetime | None:
     if parsed.tzinfo is None:
         issues.append(_issue(where, "时间需注明时区（例如 +08:00）", "a time needs its zone (e.g. +08:00)"))
         return None
-    return parsed.astimezone(timezone.utc)
+    return parsed.astimezone(UTC)
 
 
 @dataclass

@@ -98,7 +98,7 @@ class CellReport:
     label_en: str
 
     @property
-    def ok(self) -> bool:  # noqa: D102
+    def ok(self) -> bool:
         return self.requested is not None and self.available is not None and self.available >= self.requested
 
 

@@ -1,4 +1,6 @@
-"""Imports every module that registers job handlers, so a worker knows all job kinds."""
-from app.services import jobs  # noqa: F401  (the runner's own handlers)
-from app.services import slips, student_import  # noqa: F401,E402  (students.import, slips.generate)
-from app.services import exports, regrade  # noqa: F401,E402  (results.export, regrade.apply)
+"""Imports every module that registers job handlers, so a worker knows all job kinds.
+
+jobs: the runner's own handlers; student_import: students.import; slips: slips.generate;
+exports: results.export; regrade: regrade.apply and regrade.dry_run.
+"""
+from app.services import exports, jobs, regrade, slips, student_import  # noqa: F401

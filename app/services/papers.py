@@ -56,7 +56,7 @@ class Paper:
     questions: dict[int, PaperQuestion] = field(default_factory=dict)
 
     @property
-    def max_points(self) -> float:  # noqa: D102
+    def max_points(self) -> float:
         return sum(q.points for q in self.questions.values())
 
 

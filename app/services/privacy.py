@@ -19,7 +19,16 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.models import Attempt, AttemptEvent, Exam, ExamConsent, Response, SelectionRound, StudentProfile, User
+from app.models import (
+    Attempt,
+    AttemptEvent,
+    Exam,
+    ExamConsent,
+    Response,
+    SelectionRound,
+    StudentProfile,
+    User,
+)
 from app.services import audit, national_ids
 from app.services.accounts import new_session_token
 

@@ -18,7 +18,6 @@ import argparse
 import asyncio
 import json
 import os
-import statistics
 import sys
 import time
 from datetime import timedelta
@@ -346,7 +345,7 @@ def cmd_quick(args) -> int:
     return 0 if ok else 1
 
 
-def main(argv: list[str] | None = None) -> int:  # noqa: D103
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.loadkit", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", choices=["setup", "exam", "autosave", "start", "login", "all", "quick", "drill"])

@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from flask import Flask, jsonify, request
 from sqlalchemy import create_engine, insert
 
-from app import database  # noqa: F401  (registers the SQLite pragmas and BEGIN IMMEDIATE listeners)
+from app import database
 from app.config import load_config
 from app.models import Attempt, Response
 from benchmarks.loadkit.bare_app_setup import bare_questions

@@ -5,12 +5,12 @@ tables hold data). Prints each statement's plan; docs/performance.md § Indexes 
 """
 from __future__ import annotations
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, select, update
 
 from benchmarks.loadkit import target as tg
 
 
-def main() -> None:  # noqa: D103
+def main() -> None:
     from app.auth import session as auth_session
     from app.clock import utcnow
     from app.extensions import db

@@ -31,11 +31,11 @@ class OracleReport:
     examples: list[str] | None = None
 
     @property
-    def ok(self) -> bool:  # noqa: D102
+    def ok(self) -> bool:
         return not (self.lost or self.duplicate_attempts or self.not_finalized or self.finalized_twice
                     or self.unscored)
 
-    def as_dict(self) -> dict[str, Any]:  # noqa: D102
+    def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "ok": self.ok}
 
 

@@ -17,7 +17,8 @@ from typing import Any
 import aiohttp
 
 from app.clock import utcnow
-from benchmarks.loadkit import oracle, target as tg
+from benchmarks.loadkit import oracle
+from benchmarks.loadkit import target as tg
 from benchmarks.loadkit.servers import Server, own_cpu_seconds
 from benchmarks.loadkit.student import Ack, Client, Fatal, Recorder, Student
 
@@ -221,7 +222,7 @@ async def bare_closed_loop(base: str, attempts: list[int], question_ids: list[in
                     async with http.post(base + "/save", json=body) as r:
                         await r.read()
                         ok = r.status == 200
-                except (aiohttp.ClientError, asyncio.TimeoutError):
+                except (TimeoutError, aiohttp.ClientError):
                     ok = False
                 if ok:
                     lat.append((time.perf_counter() - t) * 1000)
@@ -250,7 +251,7 @@ async def bare_start_herd(base: str, exam_id: int, student_ids: list[int], *, qu
                                                             "questions": questions}) as r:
                     await r.read()
                     ok = r.status == 200
-            except (aiohttp.ClientError, asyncio.TimeoutError):
+            except (TimeoutError, aiohttp.ClientError):
                 ok = False
             if ok:
                 lat.append((time.perf_counter() - t) * 1000)
@@ -331,5 +332,15 @@ def spread_of(runs: list[dict[str, Any]], key: str) -> str:
     return f"{min(values):g}–{max(values):g}"
 
 
-__all__ = ["ExamOptions", "Server", "run_exam", "ready_students", "autosave_closed_loop", "bare_closed_loop",
-           "bare_start_herd", "app_start_herd", "login_rate", "argon2_floor"]
+__all__ = [
+    "ExamOptions",
+    "Server",
+    "app_start_herd",
+    "argon2_floor",
+    "autosave_closed_loop",
+    "bare_closed_loop",
+    "bare_start_herd",
+    "login_rate",
+    "ready_students",
+    "run_exam",
+]

@@ -36,7 +36,7 @@ class Server:
             raise ValueError("the kit listens on loopback ports 1024–32767 only")
 
     @property
-    def base(self) -> str:  # noqa: D102
+    def base(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 60) -> Server:

@@ -44,12 +44,12 @@ class Recorder:
     # Retry-After header?); None (the benchmarks) keeps nothing.
     timeline: list[tuple[float, str, int | str, float, bool, bool]] | None = None
 
-    def add(self, kind: str, status: int | str, seconds: float) -> None:  # noqa: D102
+    def add(self, kind: str, status: int | str, seconds: float) -> None:
         self.statuses[kind][status] += 1
         if status == 200 or status == 302:
             self.latencies[kind].append(seconds * 1000)
 
-    def note(self, message: str) -> None:  # noqa: D102
+    def note(self, message: str) -> None:
         if len(self.errors) < 50:
             self.errors.append(message)
 
@@ -58,7 +58,7 @@ class Recorder:
         return sum(n for c in self.statuses.values() for s, n in c.items() if predicate(s))
 
     @property
-    def five_xx(self) -> int:  # noqa: D102
+    def five_xx(self) -> int:
         return self.count(lambda s: isinstance(s, int) and s >= 500)
 
 
@@ -91,7 +91,7 @@ class Client:
         self._turn += 1
         return self.bases[self._turn % len(self.bases)]
 
-    async def close(self) -> None:  # noqa: D102
+    async def close(self) -> None:
         await self.session.close()
 
 
@@ -134,7 +134,7 @@ class Student:
                 for name, morsel in r.cookies.items():
                     self.cookies[name] = morsel.value
                 retry_after = "Retry-After" in r.headers
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientError) as exc:
             self.c.rec.add(kind, "network", time.perf_counter() - t)
             self.c.rec.note(f"{kind} {path}: {type(exc).__name__} {exc}")
             self._timeline(kind, "network", t, False, False)
@@ -201,7 +201,7 @@ class Student:
         self.csrf = _META_CSRF.search(html).group(1)
         await self._request("time", "GET", "/api/time")
 
-    async def pledge(self) -> None:  # noqa: D102
+    async def pledge(self) -> None:
         await self._retrying("pledge", f"/api/exams/{self.exam_id}/pledge", {"accept": True})
 
     async def start(self) -> None:
@@ -255,13 +255,13 @@ class Student:
         self.c.rec.note(f"save {self.attempt_id}/{qid} seq {seq}: not acknowledged before the run's deadline")
         return False
 
-    async def heartbeat(self) -> None:  # noqa: D102
+    async def heartbeat(self) -> None:
         status, data = await self._request("heartbeat", "POST", f"/api/attempts/{self.attempt_id}/heartbeat",
                                            body={"token": self.token, "events": []})
         if status == 200 and data.get("stale_tab"):
             raise Fatal("heartbeat: stale tab")
 
-    async def submit(self) -> None:  # noqa: D102
+    async def submit(self) -> None:
         await self._retrying("submit", f"/api/attempts/{self.attempt_id}/submit", {"token": self.token})
 
     def answer_for(self, qid: int) -> Any:

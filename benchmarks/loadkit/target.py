@@ -50,7 +50,7 @@ class Target:
     questions: int = 0
 
     @property
-    def state_file(self) -> Path:  # noqa: D102
+    def state_file(self) -> Path:
         return Path(self.workdir) / f"target-{self.kind}.json"
 
     def save(self) -> None:
@@ -194,10 +194,9 @@ def reset_attempts(target: Target, *, keep_consents: bool = False) -> None:
     """Remove every attempt (and the pledges unless kept) and bare-baseline row: a fresh exam."""
     from sqlalchemy import delete
 
-    from benchmarks.loadkit.bare_app_setup import bare_questions
-
     from app.extensions import db
     from app.models import Attempt, AttemptEvent, ExamConsent, Response, SaveReceipt, WriterToken
+    from benchmarks.loadkit.bare_app_setup import bare_questions
 
     app = make_app(target)
     with app.app_context():

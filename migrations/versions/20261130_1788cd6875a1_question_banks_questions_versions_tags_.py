@@ -5,11 +5,10 @@ Revises: 89bb4da48623
 Create Date: 2026-11-30 02:29:23.147563
 
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 import app.models.base
-
 
 # revision identifiers, used by Alembic.
 revision = '1788cd6875a1'

@@ -5,11 +5,10 @@ Revises: 1788cd6875a1
 Create Date: 2026-11-30 02:34:17.696907
 
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 import app.models.base
-
 
 # revision identifiers, used by Alembic.
 revision = '852bf2cb0743'

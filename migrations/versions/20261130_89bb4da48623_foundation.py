@@ -5,11 +5,10 @@ Revises:
 Create Date: 2026-11-30 02:22:56.622872
 
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 import app.models.base
-
 
 # revision identifiers, used by Alembic.
 revision = '89bb4da48623'

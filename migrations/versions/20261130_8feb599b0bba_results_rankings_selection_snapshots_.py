@@ -5,11 +5,10 @@ Revises: c510ad6cd96e
 Create Date: 2026-11-30 03:05:08.648674
 
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 import app.models.base
-
 
 # revision identifiers, used by Alembic.
 revision = '8feb599b0bba'

@@ -5,11 +5,10 @@ Revises: 852bf2cb0743
 Create Date: 2026-11-30 02:45:23.827927
 
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 import app.models.base
-
 
 # revision identifiers, used by Alembic.
 revision = 'c510ad6cd96e'

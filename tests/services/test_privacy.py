@@ -7,7 +7,7 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import select
 
-from app.models import AuditEntry, SelectionRound
+from app.models import AuditEntry
 from app.services import attempts, privacy
 from app.services.audit import Actor
 from tests import exam_fixtures as fx

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import func, select
@@ -94,9 +94,9 @@ def test_a_valid_form_creates_a_draft_with_its_sections_and_times_in_utc(as_role
     assert exam.state == "draft" and exam.created_by_id == teacher.id
     assert exam.round.name == "2026 英才计划选拔在线测试"
     # Typed as Beijing time, stored as aware UTC.
-    assert exam.opens_at == datetime(2026, 6, 14, 6, 0, tzinfo=timezone.utc)
-    assert exam.closes_at == datetime(2026, 6, 14, 8, 30, tzinfo=timezone.utc)
-    assert exam.latest_start_at == datetime(2026, 6, 14, 6, 30, tzinfo=timezone.utc)
+    assert exam.opens_at == datetime(2026, 6, 14, 6, 0, tzinfo=UTC)
+    assert exam.closes_at == datetime(2026, 6, 14, 8, 30, tzinfo=UTC)
+    assert exam.latest_start_at == datetime(2026, 6, 14, 6, 30, tzinfo=UTC)
     assert exam.tie_breaks == ["section:一、选择题", "fewer_wrong"]
     assert exam.eligibility == {"leagues": ["150100", "150200"]}
     assert [s.name for s in exam.sections] == ["一、选择题", "二、填空与排序", "三、综合"]
@@ -353,7 +353,7 @@ def test_editing_a_draft_then_a_published_exam_is_refused(as_role, bank, db_sess
     exam = db_session.get(Exam, exam_id)
     db_session.refresh(exam)
     assert exam.title == "改过的标题" and [s.name for s in exam.sections] == ["一、选择题", "二、填空与排序"]
-    assert exam.opens_at == datetime(2026, 6, 14, 7, 0, tzinfo=timezone.utc) and exam.latest_start_at is None
+    assert exam.opens_at == datetime(2026, 6, 14, 7, 0, tzinfo=UTC) and exam.latest_start_at is None
     assert db_session.scalar(select(AuditEntry).where(AuditEntry.action == "exam.update")) is not None
 
     bad = _post(client, f"/exams/{exam_id}/edit", _form(title="", sections_yaml=two))
