@@ -93,16 +93,35 @@ def has_pledged(session: Session, exam_id: int, user_id: int) -> bool:
                                                        ExamConsent.student_id == user_id)) is not None
 
 
+# The start herd runs these for every student at once: built once, with bound parameters.
+_START_FACTS = select(
+    select(Attempt.id).where(Attempt.exam_id == bindparam("exam"), Attempt.student_id == bindparam("student"))
+    .scalar_subquery(),
+    exists().where(ExamConsent.exam_id == bindparam("exam"), ExamConsent.student_id == bindparam("student")),
+    select(func.coalesce(func.sum(TimeGrant.seconds), 0)).where(
+        TimeGrant.exam_id == bindparam("exam"), TimeGrant.attempt_id.is_(None), TimeGrant.scope == "exam")
+    .scalar_subquery())
+_START_COLUMNS = ("exam_id", "student_id", "state", "seed", "layout", "started_at", "deadline", "extra_seconds",
+                  "last_seq", "last_seen_at", "needs_manual")
+
+
+def _start_insert(dialect: str):
+    """insert … on conflict (exam_id, student_id) do nothing returning the attempt; built once per dialect."""
+    key = f"start-{dialect}"
+    if key not in _UPSERTS:
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as dialect_insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert as dialect_insert
+        _UPSERTS[key] = (dialect_insert(Attempt).values({c: bindparam(c) for c in _START_COLUMNS})
+                         .on_conflict_do_nothing(index_elements=["exam_id", "student_id"]).returning(Attempt))
+    return _UPSERTS[key]
+
+
 def _start_facts(session: Session, exam: Exam, user: User) -> tuple[int | None, bool, int]:
     """The student's existing attempt id, whether they pledged, and their accommodation minutes plus
-    exam-wide grants (per-attempt grants come later) — one query, as the start herd runs it for every
-    student at once."""
-    existing, pledged, granted = session.execute(select(
-        select(Attempt.id).where(Attempt.exam_id == exam.id, Attempt.student_id == user.id).scalar_subquery(),
-        exists().where(ExamConsent.exam_id == exam.id, ExamConsent.student_id == user.id),
-        select(func.coalesce(func.sum(TimeGrant.seconds), 0)).where(
-            TimeGrant.exam_id == exam.id, TimeGrant.attempt_id.is_(None), TimeGrant.scope == "exam")
-        .scalar_subquery())).one()
+    exam-wide grants (per-attempt grants come later) — one query."""
+    existing, pledged, granted = session.execute(_START_FACTS, {"exam": exam.id, "student": user.id}).one()
     profile = user.student
     return existing, bool(pledged), int((profile.extra_minutes if profile else 0) * 60 + (granted or 0))
 
@@ -143,16 +162,11 @@ def start(session: Session, *, exam: Exam, user: User, now: datetime, client: Cl
     seed = secrets.token_hex(16)
     deadline = timing.compute_deadline(now, timedelta(minutes=exam.duration_minutes), exam.closes_at,
                                        timedelta(seconds=extra))
-    values = dict(exam_id=exam.id, student_id=user.id, state="in_progress", seed=seed,
-                  layout=_layout(exam, paper, seed), started_at=now, deadline=deadline, extra_seconds=extra,
-                  last_seq=0, last_seen_at=now, needs_manual=False)
-    if begin_writes(session).dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    values = {"exam_id": exam.id, "student_id": user.id, "state": "in_progress", "seed": seed,
+              "layout": _layout(exam, paper, seed), "started_at": now, "deadline": deadline, "extra_seconds": extra,
+              "last_seq": 0, "last_seen_at": now, "needs_manual": False}
     # One statement: insert unless a concurrent start got there first (unique exam_id, student_id).
-    attempt = session.scalar(dialect_insert(Attempt).values(**values)
-                             .on_conflict_do_nothing(index_elements=["exam_id", "student_id"]).returning(Attempt))
+    attempt = session.scalar(_start_insert(begin_writes(session).dialect.name), values)
     if attempt is None:  # the concurrent start won the race: return that attempt
         return session.scalar(select(Attempt).where(Attempt.exam_id == values["exam_id"],
                                                     Attempt.student_id == values["student_id"]))
