@@ -170,6 +170,17 @@ class Student:
             await asyncio.sleep(min(pause * 2 ** attempt, 8) * (0.5 + self.rng.random()))
         raise Fatal(f"{kind}: still failing after {tries} tries")
 
+    async def _page(self, kind: str, path: str, *, tries: int = 6) -> str:
+        """GET an HTML page until it answers 200 (a retryable failure waits a little longer each time)."""
+        for attempt in range(tries):
+            status, html = await self._request(kind, "GET", path, expect_json=False)
+            if status == 200:
+                return html
+            if status not in RETRYABLE and status != "network":
+                raise Fatal(f"{kind}: {status}")
+            await asyncio.sleep(0.5 * (1 + attempt))
+        raise Fatal(f"{kind}: still failing")
+
     # --- the student's steps ------------------------------------------------------------------
 
     async def login(self) -> None:
@@ -189,15 +200,7 @@ class Student:
 
     async def lobby(self) -> None:
         """The waiting room: the page (with the CSRF meta tag) and the server clock."""
-        for attempt in range(6):
-            status, html = await self._request("lobby", "GET", f"/exam/{self.exam_id}", expect_json=False)
-            if status == 200:
-                break
-            if status not in RETRYABLE and status != "network":
-                raise Fatal(f"lobby: {status}")
-            await asyncio.sleep(0.5 * (1 + attempt))
-        else:
-            raise Fatal("lobby: still failing")
+        html = await self._page("lobby", f"/exam/{self.exam_id}")
         self.csrf = _META_CSRF.search(html).group(1)
         await self._request("time", "GET", "/api/time")
 
@@ -211,15 +214,7 @@ class Student:
 
     async def open_page(self) -> None:
         """GET the exam page (every question rendered), then POST open for the writer token."""
-        for attempt in range(6):
-            status, html = await self._request("take", "GET", f"/exam/attempt/{self.attempt_id}", expect_json=False)
-            if status == 200:
-                break
-            if status not in RETRYABLE and status != "network":
-                raise Fatal(f"take: {status}")
-            await asyncio.sleep(0.5 * (1 + attempt))
-        else:
-            raise Fatal("take: still failing")
+        html = await self._page("take", f"/exam/attempt/{self.attempt_id}")
         self.order, self.questions = parse_exam_page(html)
         match = _META_CSRF.search(html)
         if match:
